@@ -1,0 +1,106 @@
+import type { LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp"
+import { LlamaGrammarEvaluationState } from "node-llama-cpp"
+import { doneEvent, type FinishReason, type GenerationEvent, type Sampling, tokenEvent, Usage } from "../domain/Generate.js"
+import { StopMatcher } from "./StopMatcher.js"
+
+export interface GenerationInput {
+  readonly model: LlamaModel
+  readonly sequence: LlamaContextSequence
+  readonly promptTokens: ReadonlyArray<Token>
+  readonly sampling: Sampling
+  /** tokens one sequence holds */
+  readonly contextSize: number
+  readonly grammar?: LlamaGrammar | undefined
+}
+
+// a character is at most 4 UTF-8 bytes, so at most 4 byte tokens are ever held back
+const MAX_PENDING = 4
+const DETOKENIZE_CONTEXT = 4
+
+/** llama.cpp server's defaults, used when a request leaves them out. */
+const TOP_K = 40
+const TOP_P = 0.95
+const MIN_P = 0.05
+
+const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>): SequenceEvaluateOptions => {
+  const s = input.sampling
+  const penalize = s.repeatPenalty !== undefined || s.presencePenalty !== undefined || s.frequencyPenalty !== undefined
+  return {
+    temperature: s.temperature,
+    topK: s.topK ?? TOP_K,
+    topP: s.topP ?? TOP_P,
+    minP: s.minP ?? MIN_P,
+    ...(s.seed !== undefined ? { seed: s.seed } : {}),
+    ...(penalize
+      ? {
+        repeatPenalty: {
+          punishTokens: () => generated.slice(-64) as Array<Token>,
+          penalty: s.repeatPenalty ?? 1,
+          presencePenalty: s.presencePenalty ?? 0,
+          frequencyPenalty: s.frequencyPenalty ?? 0
+        }
+      }
+      : {}),
+    ...(input.grammar !== undefined
+      ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: input.model, grammar: input.grammar }) }
+      : {})
+  }
+}
+
+/**
+ * Evaluates the prompt on a sequence and yields text as it is generated, then one `Done`.
+ * Text is yielded only in whole characters, with stop strings removed. Returning early (the
+ * consumer stops) ends the underlying evaluation after the token in progress.
+ */
+export async function* generate(input: GenerationInput): AsyncGenerator<GenerationEvent, void, undefined> {
+  const { model, promptTokens, sequence } = input
+  // keep what this sequence already evaluated of the prompt; at least one token is evaluated
+  // anew so there are logits to sample from
+  const history = sequence.contextTokens
+  const reusable = Math.min(history.length, promptTokens.length - 1)
+  let common = 0
+  while (common < reusable && history[common] === promptTokens[common]) common++
+  if (common < sequence.nextTokenIndex) {
+    await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }])
+  }
+
+  // the last token of a sequence is generated but never evaluated, so contextSize - prompt fit
+  const limit = Math.min(input.sampling.maxTokens, input.contextSize - promptTokens.length)
+  const generated: Array<Token> = []
+  const stop = new StopMatcher(input.sampling.stop)
+  let pending: Array<Token> = []
+  let context = promptTokens.slice(-DETOKENIZE_CONTEXT)
+  let finish: FinishReason = "length"
+  let stoppedByString = false
+
+  const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))
+  for await (const token of tokens) {
+    generated.push(token)
+    pending.push(token)
+    const text = model.detokenize(pending, false, context)
+    const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
+    if (whole) {
+      const count = pending.length
+      context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
+      pending = []
+      const { emit, stopped } = stop.push(text)
+      if (emit.length > 0) yield tokenEvent(emit, count)
+      if (stopped) {
+        finish = "stop"
+        stoppedByString = true
+        break
+      }
+    }
+    if (generated.length >= limit) break
+  }
+  // the loop ended without break: an end-of-generation token
+  if (generated.length < limit && finish === "length") finish = "stop"
+  if (!stoppedByString) {
+    // bytes of an unfinished character, then whatever could still have become a stop string
+    const rest = pending.length > 0 ? stop.push(model.detokenize(pending, false, context)) : { emit: "", stopped: false }
+    const tail = rest.emit + (rest.stopped ? "" : stop.flush())
+    if (rest.stopped) finish = "stop"
+    if (tail.length > 0) yield tokenEvent(tail, pending.length)
+  }
+  yield doneEvent(finish, Usage.of(promptTokens.length, generated.length))
+}

@@ -1,0 +1,181 @@
+import { Effect, Option, Queue, RcMap, Ref, Scope, Stream } from "effect"
+import type { LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp"
+import {
+  ContextLengthExceeded,
+  GenerationFailed,
+  InvalidRequest,
+  ModelLoadFailed,
+  ServerBusy
+} from "../domain/Errors.js"
+import type { GenerationEvent, Sampling } from "../domain/Generate.js"
+import { unsupportedCharacters } from "./Gguf.js"
+import { generate as generateTokens } from "./Generation.js"
+import { LlamaRuntime } from "./LlamaRuntime.js"
+import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
+import { ShimmyConfig } from "./ShimmyConfig.js"
+
+/** One generation: a model, a prompt, how to sample. */
+export interface GenerationRequest {
+  readonly model: string
+  readonly prompt: string
+  readonly sampling: Sampling
+  readonly grammar?: LlamaGrammar | undefined
+}
+
+/** A model in memory with one context whose sequences are handed out one request at a time. */
+export interface LoadedModel {
+  readonly registered: RegisteredModel
+  readonly model: LlamaModel
+  /** tokens per sequence */
+  readonly contextSize: number
+  readonly loadMillis: number
+  /** a free sequence for the life of the scope; waits in FIFO order, `ServerBusy` past the queue limit */
+  readonly sequence: Effect.Effect<LlamaContextSequence, ServerBusy, Scope.Scope>
+  /** sequences free right now */
+  readonly free: Effect.Effect<number>
+}
+
+const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+const quoted = (chars: ReadonlyArray<string>) => chars.map((c) => JSON.stringify(c)).join(", ")
+
+export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngine", {
+  scoped: Effect.gen(function*() {
+    const config = yield* ShimmyConfig
+    const registry = yield* ModelRegistry
+    const llama = yield* LlamaRuntime
+
+    const load = (name: string) =>
+      Effect.gen(function*() {
+        const registered = yield* registry.resolve(name)
+        if (registered.info.status === "unusable") {
+          return yield* Effect.fail(new ModelLoadFailed({ model: name, reason: registered.info.reason ?? "unusable" }))
+        }
+        const started = Date.now()
+        const model = yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: () => llama.loadModel({ modelPath: registered.info.path, ...(config.gpu === "off" ? { gpuLayers: 0 } : {}) }),
+            catch: (cause) => new ModelLoadFailed({ model: name, reason: describe(cause) })
+          }),
+          (model) => Effect.promise(() => model.dispose())
+        )
+        const contextSize = Math.min(config.contextSize, model.trainContextSize)
+        const context = yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: () => model.createContext({ sequences: config.parallel, contextSize, threads: config.threads }),
+            catch: (cause) => new ModelLoadFailed({ model: name, reason: `cannot create a context: ${describe(cause)}` })
+          }),
+          (context) => Effect.promise(() => context.dispose())
+        )
+        const pool = yield* Queue.bounded<LlamaContextSequence>(config.parallel)
+        for (let i = 0; i < config.parallel; i++) yield* Queue.offer(pool, context.getSequence())
+        const waiting = yield* Ref.make(0)
+
+        // a context has `parallel` sequences; further requests wait in FIFO order, and past
+        // `maxQueue` waiting ones they fail at once instead of piling up
+        const sequence = Effect.gen(function*() {
+          const scope = yield* Effect.scope
+          return yield* Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function*() {
+              const immediate = yield* Queue.poll(pool)
+              const taken = Option.isSome(immediate) ? immediate.value : yield* Effect.gen(function*() {
+                const admitted = yield* Ref.modify(waiting, (n) => n < config.maxQueue ? [true, n + 1] : [false, n])
+                if (!admitted) {
+                  return yield* Effect.fail(
+                    new ServerBusy({ model: registered.info.name, queued: config.maxQueue, retryAfterSeconds: 1 })
+                  )
+                }
+                return yield* restore(Queue.take(pool)).pipe(Effect.ensuring(Ref.update(waiting, (n) => n - 1)))
+              })
+              yield* Scope.addFinalizer(scope, Queue.offer(pool, taken))
+              return taken
+            })
+          )
+        })
+
+        return {
+          registered,
+          model,
+          contextSize,
+          loadMillis: Date.now() - started,
+          sequence,
+          free: Queue.size(pool)
+        } satisfies LoadedModel
+      }).pipe(Effect.withSpan("LlamaEngine.load", { attributes: { model: name } }))
+
+    // an infinite idle time keeps every model loaded until the engine's scope closes
+    const models = yield* RcMap.make({ lookup: load, idleTimeToLive: config.modelIdleTimeout })
+
+    /** The loaded model for a name (loading it on first use), held for the life of the scope. */
+    const acquire = Effect.fn("LlamaEngine.acquire")(function*(name: string) {
+      const registered = yield* registry.resolve(name)
+      return yield* RcMap.get(models, registered.info.name)
+    })
+
+    const tokenize = (loaded: LoadedModel, text: string) =>
+      Effect.gen(function*() {
+        const name = loaded.registered.info.name
+        const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
+        if (bad.length > 0) {
+          return yield* Effect.fail(
+            new InvalidRequest({
+              param: "prompt",
+              reason: `model '${name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
+            })
+          )
+        }
+        const tokens = yield* Effect.try({
+          try: () => {
+            const body = loaded.model.tokenize(text, false)
+            const bos = loaded.model.tokens.bos
+            return loaded.model.tokens.shouldPrependBosToken && bos !== null ? [bos, ...body] : body
+          },
+          catch: (cause) => new GenerationFailed({ model: name, reason: `tokenization failed: ${describe(cause)}` })
+        })
+        if (tokens.length === 0) return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "prompt is empty" }))
+        if (tokens.length >= loaded.contextSize) {
+          return yield* Effect.fail(
+            new ContextLengthExceeded({ model: name, promptTokens: tokens.length, contextSize: loaded.contextSize })
+          )
+        }
+        return tokens as ReadonlyArray<Token>
+      })
+
+    /**
+     * Generates text as a stream of `Token` events ending in one `Done`. The model is loaded on
+     * first use; a sequence is held while the stream runs and given back when it ends or is
+     * interrupted (after the token in progress).
+     */
+    const generate = (request: GenerationRequest) =>
+      Stream.unwrapScoped(
+        Effect.gen(function*() {
+          const loaded = yield* acquire(request.model)
+          const promptTokens = yield* tokenize(loaded, request.prompt)
+          const sequence = yield* loaded.sequence
+          const name = loaded.registered.info.name
+          return Stream.fromAsyncIterable(
+            generateTokens({
+              model: loaded.model,
+              sequence,
+              promptTokens,
+              sampling: request.sampling,
+              contextSize: loaded.contextSize,
+              grammar: request.grammar
+            }),
+            (cause) => new GenerationFailed({ model: name, reason: describe(cause) })
+          )
+        })
+      ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
+
+    return {
+      generate,
+      /** Loads a model now (if it is not yet) and tells how long its load took. */
+      preload: (name: string) => Effect.scoped(Effect.map(acquire(name), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))),
+      /** Names of the models in memory. */
+      loaded: RcMap.keys(models),
+      tokenize: (name: string, text: string) => Effect.scoped(Effect.flatMap(acquire(name), (l) => tokenize(l, text))),
+      acquire
+    } as const
+  }),
+  dependencies: [ModelRegistry.Default, LlamaRuntime.layer]
+}) {}

@@ -1,0 +1,85 @@
+import { Config, Context, Duration, Effect, Layer } from "effect"
+import * as os from "node:os"
+import * as path from "node:path"
+
+/**
+ * Measured on a 2-core machine with node-llama-cpp's prebuilt CPU binary (no OpenMP): 1 thread
+ * decodes 5-7x faster than 2 and ~500x faster than its default of 4 (see BENCHMARKS.md). Its
+ * threads spin while waiting, so they must not outnumber the cores left after Node's own thread.
+ */
+export const defaultThreads = (cores: number = os.availableParallelism()): number =>
+  Math.max(1, Math.floor(cores / 2))
+
+const home = os.homedir()
+
+/** Splits a list of paths given as `a:b` (or `a;b`, or `a,b`). */
+export const splitPaths = (value: string): ReadonlyArray<string> =>
+  value.split(/[,;:]/).map((p) => p.trim()).filter((p) => p.length > 0)
+
+const pathList = (name: string) =>
+  Config.string(name).pipe(Config.map(splitPaths), Config.withDefault([] as ReadonlyArray<string>))
+
+/** Every `SHIMMY_*` setting, declared once; CLI options fall back to these. */
+export const settings = {
+  modelPaths: pathList("SHIMMY_MODEL_PATHS"),
+  modelsDir: Config.string("SHIMMY_MODELS_DIR").pipe(Config.withDefault("./models")),
+  threads: Config.integer("SHIMMY_THREADS").pipe(
+    Config.validate({ message: "SHIMMY_THREADS must be at least 1", validation: (n) => n >= 1 }),
+    Config.withDefault(defaultThreads())
+  ),
+  parallel: Config.integer("SHIMMY_PARALLEL").pipe(
+    Config.validate({ message: "SHIMMY_PARALLEL must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
+    Config.withDefault(4)
+  ),
+  contextSize: Config.integer("SHIMMY_CONTEXT_SIZE").pipe(
+    Config.validate({ message: "SHIMMY_CONTEXT_SIZE must be at least 64", validation: (n) => n >= 64 }),
+    Config.withDefault(4096)
+  ),
+  maxQueue: Config.integer("SHIMMY_MAX_QUEUE").pipe(
+    Config.validate({ message: "SHIMMY_MAX_QUEUE must be at least 0", validation: (n) => n >= 0 }),
+    Config.withDefault(64)
+  ),
+  gpu: Config.literal("auto", "cuda", "vulkan", "metal", "off")("SHIMMY_GPU").pipe(Config.withDefault("off" as const)),
+  modelIdleTimeout: Config.duration("SHIMMY_MODEL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.infinity)),
+  huggingFaceCache: Config.string("HF_HUB_CACHE").pipe(
+    Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "hub")))),
+    Config.withDefault(path.join(home, ".cache", "huggingface", "hub"))
+  ),
+  ollamaModels: Config.string("OLLAMA_MODELS").pipe(Config.withDefault(path.join(home, ".ollama", "models"))),
+  lmStudioDirs: pathList("SHIMMY_LMSTUDIO_DIRS").pipe(
+    Config.map((dirs) =>
+      dirs.length > 0 ? dirs : [path.join(home, ".lmstudio", "models"), path.join(home, ".cache", "lm-studio", "models")]
+    )
+  ),
+  discoverSystem: Config.boolean("SHIMMY_DISCOVER_SYSTEM").pipe(Config.withDefault(true))
+}
+
+export interface ShimmyConfigShape {
+  /** explicit model files or directories (`SHIMMY_MODEL_PATHS`, `--model-dirs`) */
+  readonly modelPaths: ReadonlyArray<string>
+  readonly modelsDir: string
+  readonly threads: number
+  /** sequences per loaded model: how many requests decode together */
+  readonly parallel: number
+  /** tokens per sequence, capped at the model's training context */
+  readonly contextSize: number
+  /** requests that may wait for a sequence before new ones get `ServerBusy` */
+  readonly maxQueue: number
+  readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
+  /** a model unused this long is unloaded; infinite keeps it */
+  readonly modelIdleTimeout: Duration.Duration
+  readonly huggingFaceCache: string
+  readonly ollamaModels: string
+  readonly lmStudioDirs: ReadonlyArray<string>
+  /** whether to look in the Hugging Face, Ollama and LM Studio stores */
+  readonly discoverSystem: boolean
+}
+
+export class ShimmyConfig extends Context.Tag("shimmy/ShimmyConfig")<ShimmyConfig, ShimmyConfigShape>() {
+  /** Everything from the environment (`SHIMMY_*`, `HF_HUB_CACHE`, `OLLAMA_MODELS`) with defaults. */
+  static readonly fromEnv = Layer.effect(ShimmyConfig, Config.all(settings))
+
+  /** The environment's settings with some replaced (the CLI's options). */
+  static readonly withOverrides = (overrides: Partial<ShimmyConfigShape>) =>
+    Layer.effect(ShimmyConfig, Effect.map(Config.all(settings), (base): ShimmyConfigShape => ({ ...base, ...overrides })))
+}
