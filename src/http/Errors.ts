@@ -1,0 +1,92 @@
+import { HttpServerResponse } from "@effect/platform"
+import type { EngineError } from "../domain/Errors.js"
+
+/** How any failure is told to a client: the one table from errors to status and stable code. */
+export interface ErrorReply {
+  readonly status: number
+  readonly code: string
+  readonly message: string
+  readonly details: string
+  /** the request field at fault, when there is one */
+  readonly param?: string | undefined
+  readonly headers?: Record<string, string>
+}
+
+/** Failures that only exist at the HTTP edge. */
+export type HttpFailure =
+  | { readonly _tag: "RouteNotFound"; readonly method: string; readonly path: string }
+  | { readonly _tag: "MethodNotAllowed"; readonly method: string; readonly path: string; readonly allowed: ReadonlyArray<string> }
+  | { readonly _tag: "MalformedBody"; readonly reason: string }
+  | { readonly _tag: "BodyTooLarge"; readonly limit: number }
+
+export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
+  switch (error._tag) {
+    case "ModelNotFound":
+      return {
+        status: 404,
+        code: "model_not_found",
+        message: "The specified model was not found",
+        details: `Model '${error.model}' is not available. Available models: ${error.available.join(", ") || "(none)"}`,
+        param: "model"
+      }
+    case "InvalidRequest":
+      return { status: 400, code: "invalid_request", message: "Request format is invalid", details: error.reason, param: error.param }
+    case "ContextLengthExceeded":
+      return {
+        status: 400,
+        code: "context_length_exceeded",
+        message: "The prompt is longer than the model's context",
+        details: error.message,
+        param: "prompt"
+      }
+    case "ModelLoadFailed":
+      return { status: 500, code: "model_load_failed", message: "The model could not be loaded", details: error.message }
+    case "GenerationFailed":
+      return { status: 500, code: "generation_failed", message: "Text generation failed", details: error.message }
+    case "ServerBusy":
+      return {
+        status: 503,
+        code: "server_busy",
+        message: "The server is busy",
+        details: error.message,
+        headers: { "retry-after": String(error.retryAfterSeconds) }
+      }
+    case "RuntimeUnavailable":
+      return { status: 500, code: "server_error", message: "Internal server error", details: error.message }
+    case "RouteNotFound":
+      return { status: 404, code: "not_found", message: "No such endpoint", details: `${error.method} ${error.path} does not exist` }
+    case "MethodNotAllowed":
+      return {
+        status: 405,
+        code: "method_not_allowed",
+        message: "Method not allowed",
+        details: `${error.method} is not allowed on ${error.path}; use ${error.allowed.join(", ")}`,
+        headers: { allow: error.allowed.join(", ") }
+      }
+    case "MalformedBody":
+      return { status: 400, code: "invalid_request", message: "Request format is invalid", details: error.reason }
+    case "BodyTooLarge":
+      return {
+        status: 413,
+        code: "request_too_large",
+        message: "Request body is too large",
+        details: `the body exceeds the limit of ${error.limit} bytes`
+      }
+  }
+}
+
+/** Anything not in the table: a bug. The client learns nothing about the internals. */
+export const internalErrorReply: ErrorReply = {
+  status: 500,
+  code: "server_error",
+  message: "Internal server error",
+  details: "An unexpected error occurred; see the server log"
+}
+
+/** The seed API's error body `{"error":{"code","message","details"}}`. */
+export const errorBody = (reply: ErrorReply) => ({
+  error: { code: reply.code, message: reply.message, details: reply.details }
+})
+
+export const errorResponse = (reply: ErrorReply) =>
+  HttpServerResponse.unsafeJson(errorBody(reply), { status: reply.status, ...(reply.headers ? { headers: reply.headers } : {}) })
