@@ -6,7 +6,7 @@ export class ModelNotFound extends Schema.TaggedError<ModelNotFound>()("ModelNot
   available: Schema.Array(Schema.String)
 }) {
   override get message() {
-    return `Model '${this.model}' is not available`
+    return `Model '${this.model}' is not available; available models: ${this.available.join(", ") || "(none)"}`
   }
 }
 

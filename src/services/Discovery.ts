@@ -151,7 +151,7 @@ export const fromOllama = (root: string) =>
         candidates.push({ name, source: "ollama", files: [manifest], problem: "Ollama manifest names no model layer" })
         continue
       }
-      const blob = path.join(root, "blobs", layer.digest.replace(":", "-"))
+      const blob = yield* realpath(path.join(root, "blobs", layer.digest.replace(":", "-")))
       candidates.push({ name, source: "ollama", files: [blob] })
     }
     return candidates

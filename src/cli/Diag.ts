@@ -1,0 +1,56 @@
+import { Command } from "@effect/cli"
+import { Console, Effect, Layer } from "effect"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import { getLlamaGpuTypes } from "node-llama-cpp"
+import { LlamaRuntime } from "../services/LlamaRuntime.js"
+import { ModelRegistry } from "../services/ModelRegistry.js"
+import { ShimmyConfig } from "../services/ShimmyConfig.js"
+import { bytes } from "./Format.js"
+import { configOverrides, modelDirs, threads } from "./Shared.js"
+import { VERSION } from "./Version.js"
+
+const FEATURES = ["avx", "avx2", "avx512f", "avx512_bf16", "avx_vnni", "fma", "f16c", "neon", "asimd", "sve"]
+
+const cpuFeatures = Effect.promise(() =>
+  fs.readFile("/proc/cpuinfo", "utf8").then(
+    (text) => {
+      const flags = new Set((/^(?:flags|Features)\s*:\s*(.*)$/m.exec(text)?.[1] ?? "").split(/\s+/))
+      return FEATURES.filter((f) => flags.has(f))
+    },
+    () => [] as Array<string>
+  )
+)
+
+export const diagCommand = Command.make("diag", { modelDirs, threads }, (o) =>
+  Effect.gen(function*() {
+    const config = yield* ShimmyConfig
+    const registry = yield* ModelRegistry
+    const llama = yield* LlamaRuntime
+    const cpus = os.cpus()
+    const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
+    const lines = [
+      `shimmy        ${VERSION}`,
+      `node          ${process.version}`,
+      `os            ${os.type()} ${os.release()} ${os.arch()}`,
+      `cpu           ${cpus[0]?.model ?? "unknown"} (${os.availableParallelism()} cores)`,
+      `cpu features  ${(yield* cpuFeatures).join(" ") || "unknown"}`,
+      `memory        ${bytes(os.totalmem())} total, ${bytes(os.freemem())} free`,
+      `threads       ${config.threads} per context (SHIMMY_THREADS / --threads)`,
+      `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
+      `llama.cpp     ${llama.llamaCppRelease.release} (${llama.buildType}), backend ${llama.gpu === false ? "cpu" : llama.gpu}`,
+      `gpu support   ${gpus.filter((g) => g !== false).join(", ") || "none"} (SHIMMY_GPU=${config.gpu})`,
+      "model directories:"
+    ]
+    for (const s of yield* registry.searched) {
+      lines.push(`  ${s.source.padEnd(12)} ${s.location} ${s.exists ? `(${s.models} models)` : "(not present)"}`)
+    }
+    yield* Console.log(lines.join("\n"))
+  }).pipe(
+    Effect.provide(
+      Layer.mergeAll(ModelRegistry.Default, LlamaRuntime.layer).pipe(
+        Layer.provideMerge(ShimmyConfig.withOverrides(configOverrides(o)))
+      )
+    )
+  )
+).pipe(Command.withDescription("Show the system, the runtime and where models are looked for"))

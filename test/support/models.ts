@@ -1,0 +1,28 @@
+import { Duration, Layer } from "effect"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { ShimmyConfig, type ShimmyConfigShape } from "../../src/services/ShimmyConfig.js"
+
+/** `../shared/models` beside the repository: read in place, never copied into the repo. */
+export const SHARED_MODELS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models")
+export const sharedModel = (file: string) => path.join(SHARED_MODELS, file)
+
+/** A complete configuration for tests: nothing from the environment or the user's stores. */
+export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}): ShimmyConfigShape => ({
+  modelPaths: [SHARED_MODELS],
+  modelsDir: "/nonexistent/shimmy-models",
+  threads: 1,
+  parallel: 2,
+  contextSize: 2048,
+  maxQueue: 8,
+  gpu: "off",
+  modelIdleTimeout: Duration.infinity,
+  huggingFaceCache: "/nonexistent/hf",
+  ollamaModels: "/nonexistent/ollama",
+  lmStudioDirs: [],
+  discoverSystem: false,
+  ...overrides
+})
+
+export const testConfigLayer = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  Layer.succeed(ShimmyConfig, testConfig(overrides))
