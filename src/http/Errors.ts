@@ -18,6 +18,7 @@ export type HttpFailure =
   | { readonly _tag: "MethodNotAllowed"; readonly method: string; readonly path: string; readonly allowed: ReadonlyArray<string> }
   | { readonly _tag: "MalformedBody"; readonly reason: string }
   | { readonly _tag: "BodyTooLarge"; readonly limit: number }
+  | { readonly _tag: "UpgradeRequired"; readonly path: string }
 
 export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
   switch (error._tag) {
@@ -72,8 +73,30 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         message: "Request body is too large",
         details: `the body exceeds the limit of ${error.limit} bytes`
       }
+    case "UpgradeRequired":
+      return {
+        status: 426,
+        code: "invalid_request",
+        message: "Request format is invalid",
+        details: `${error.path} is a WebSocket endpoint; connect with a WebSocket client`,
+        headers: { upgrade: "websocket", connection: "Upgrade" }
+      }
   }
 }
+
+const engineErrorTags: ReadonlySet<string> = new Set<EngineError["_tag"]>([
+  "ModelNotFound",
+  "InvalidRequest",
+  "ContextLengthExceeded",
+  "ModelLoadFailed",
+  "GenerationFailed",
+  "ServerBusy",
+  "RuntimeUnavailable"
+])
+
+/** Whether an unknown failure is one of the engine's expected errors (and so has a row in the table). */
+export const isEngineError = (u: unknown): u is EngineError =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && engineErrorTags.has(u._tag)
 
 /** Anything not in the table: a bug. The client learns nothing about the internals. */
 export const internalErrorReply: ErrorReply = {

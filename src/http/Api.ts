@@ -1,0 +1,161 @@
+import { HttpRouter, HttpServerResponse } from "@effect/platform"
+import { Cause, Console, Effect, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { type EngineError, GenerationFailed } from "../domain/Errors.js"
+import { Choice, type DoneEvent, GenerateResponse, type GenerationEvent } from "../domain/Generate.js"
+import type { ModelInfo } from "../domain/Model.js"
+import { LlamaEngine } from "../services/LlamaEngine.js"
+import { ModelRegistry } from "../services/ModelRegistry.js"
+import { decodeGenerate, generationOf, jsonBody } from "./Body.js"
+import { errorBody, errorResponse, internalErrorReply, replyFor } from "./Errors.js"
+import * as Sse from "./Sse.js"
+import { generateSocket } from "./WebSocket.js"
+
+/** The seed API of spec/API.md: `/api/generate`, `/api/models`, `/api/health`, `/ws/generate`. */
+
+/** Bytes as people read them: "84.3MB", "2.1GB". */
+export const humanBytes = (n: number): string => {
+  const units = ["B", "KB", "MB", "GB", "TB"]
+  let value = n
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${value}B` : `${value.toFixed(1)}${units[unit]}`
+}
+
+/** The package version, read once from the package.json above this module (in src/ and in dist/). */
+const version = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string }
+      if (pkg.name === "shimmy" && pkg.version !== undefined) return pkg.version
+    } catch {
+      // not here; look one directory up
+    }
+    dir = path.dirname(dir)
+  }
+  return "unknown"
+})()
+
+// --- POST /api/generate ----------------------------------------------------------------------
+
+interface Collected {
+  readonly text: string
+  readonly done: DoneEvent | undefined
+}
+
+/** The JSON rendering: the same event stream, collected. */
+const collect = (model: string, events: Stream.Stream<GenerationEvent, EngineError>) =>
+  Stream.runFold(events, { text: "", done: undefined } as Collected, (acc, event): Collected =>
+    event._tag === "Token" ? { text: acc.text + event.text, done: acc.done } : { text: acc.text, done: event }).pipe(
+      Effect.flatMap(({ done, text }) =>
+        done === undefined
+          ? Effect.fail(new GenerationFailed({ model, reason: "the generation ended without a finish reason" }))
+          : Effect.succeed(
+            new GenerateResponse({
+              choices: [new Choice({ text, index: 0, finish_reason: done.finishReason })],
+              usage: done.usage
+            })
+          )
+      )
+    )
+
+/** The SSE rendering: one event per piece of text, a last chunk with finish_reason and usage, then [DONE]. */
+const sseFrames = (events: Stream.Stream<GenerationEvent, EngineError>): Stream.Stream<string> =>
+  events.pipe(
+    Stream.map((event) =>
+      event._tag === "Token"
+        ? Sse.data({ choices: [{ text: event.text, index: 0 }] })
+        : Sse.data({ choices: [{ text: "", index: 0, finish_reason: event.finishReason }], usage: event.usage })
+    ),
+    Stream.catchAll((error) => Stream.make(Sse.data(errorBody(replyFor(error))))),
+    Stream.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Stream.failCause(cause)
+        : Stream.fromEffect(
+          Console.error(`shimmy: unexpected error while streaming /api/generate\n${Cause.pretty(cause)}`).pipe(
+            Effect.as(Sse.data(errorBody(internalErrorReply)))
+          )
+        )
+    ),
+    Stream.concat(Stream.make(Sse.done))
+  )
+
+const generate = Effect.gen(function*() {
+  const engine = yield* LlamaEngine
+  const body = yield* jsonBody.pipe(Effect.flatMap(decodeGenerate))
+  const events = engine.generate(generationOf(body))
+  if (!body.stream) return HttpServerResponse.unsafeJson(yield* collect(body.model, events))
+  // errors before the first token still get their status code; later ones become an event
+  return Sse.response(sseFrames(yield* Sse.started(events)))
+})
+
+// --- GET /api/models -------------------------------------------------------------------------
+
+const describeModel = (m: ModelInfo): string => {
+  const kind = [m.architecture, m.quantization].filter((s) => s !== undefined).join(" ")
+  const what = `${kind.length > 0 ? `${kind} ` : ""}GGUF model, ${humanBytes(m.sizeBytes)}`
+  return m.status === "ok" ? what : `${what} (${m.status}${m.reason !== undefined ? `: ${m.reason}` : ""})`
+}
+
+const models = Effect.gen(function*() {
+  const registry = yield* ModelRegistry
+  const engine = yield* LlamaEngine
+  const loaded = new Set(yield* engine.loaded)
+  const list = yield* registry.list
+  return HttpServerResponse.unsafeJson({
+    models: list.map((m) => ({
+      id: m.name,
+      name: m.displayName ?? m.name,
+      description: describeModel(m),
+      size_bytes: m.sizeBytes,
+      size: humanBytes(m.sizeBytes),
+      architecture: m.architecture ?? null,
+      parameters: m.parameters ?? null,
+      quantization: m.quantization ?? null,
+      context_length: m.contextLength ?? null,
+      status: m.status,
+      guarded: m.status === "guarded",
+      ...(m.reason !== undefined ? { reason: m.reason } : {}),
+      source: m.source,
+      loaded: loaded.has(m.name)
+    }))
+  })
+})
+
+// --- GET /api/health -------------------------------------------------------------------------
+
+const health = Effect.gen(function*() {
+  const registry = yield* ModelRegistry
+  const engine = yield* LlamaEngine
+  const loaded = [...(yield* engine.loaded)]
+  const list = yield* registry.list
+  const memory = process.memoryUsage()
+  return HttpServerResponse.unsafeJson({
+    status: "healthy",
+    models_loaded: loaded.length,
+    memory_usage: humanBytes(memory.rss),
+    memory_bytes: memory.rss,
+    uptime_seconds: Math.round(process.uptime()),
+    version,
+    models_available: list.filter((m) => m.status !== "unusable").length,
+    loaded_models: loaded
+  })
+})
+
+/** Failures a handler expects become their status and body here; the rest go to Server.ts's catch-all. */
+const replying = <E extends Parameters<typeof replyFor>[0], R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) => Effect.catchAll(handler, (error) => Effect.succeed(errorResponse(replyFor(error))))
+
+export const apiRouter = HttpRouter.empty.pipe(
+  HttpRouter.post("/api/generate", replying(generate)),
+  HttpRouter.get("/api/models", models),
+  HttpRouter.get("/api/health", health),
+  HttpRouter.get("/ws/generate", replying(generateSocket))
+)

@@ -1,0 +1,185 @@
+import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cause, Chunk, Console, Data, Effect, Exit, Layer, Option, Scope } from "effect"
+import * as http from "node:http"
+import { apiRouter } from "./Api.js"
+import { errorResponse, internalErrorReply, isEngineError, replyFor } from "./Errors.js"
+import { openAiRouter } from "./OpenAi.js"
+
+/** Every route the server answers: the seed API and the OpenAI-compatible `/v1/*` routes. */
+export const router = HttpRouter.concat(apiRouter, openAiRouter)
+
+interface RoutePattern {
+  readonly method: string
+  readonly pattern: RegExp
+}
+
+const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+
+/** `/v1/models/:model` and `/v1/*` as regular expressions, to tell 405 from 404. */
+const compile = (path: string): RegExp =>
+  new RegExp(
+    `^${
+      path.split("/").map((part) => part === "*" ? ".*" : part.startsWith(":") ? "[^/]+" : escape(part)).join("/")
+    }/?$`
+  )
+
+const patternsOf = (r: HttpRouter.HttpRouter<unknown, unknown>, prefix = ""): ReadonlyArray<RoutePattern> => [
+  ...Chunk.toReadonlyArray(r.routes).map((route) => ({
+    method: route.method,
+    pattern: compile(`${prefix}${Option.getOrElse(route.prefix, () => "")}${route.path}`)
+  })),
+  ...Chunk.toReadonlyArray(r.mounts).flatMap(([mount, app]) =>
+    HttpRouter.TypeId in app ? patternsOf(app as HttpRouter.HttpRouter<unknown, unknown>, `${prefix}${mount}`) : []
+  )
+]
+
+const patterns = patternsOf(router as HttpRouter.HttpRouter<unknown, unknown>)
+
+/** The methods some route accepts for `path` (empty: no such path at all). */
+export const allowedMethods = (path: string): ReadonlyArray<string> => {
+  const methods = patterns.filter((p) => p.pattern.test(path)).map((p) => p.method)
+  return methods.includes("*") ? [] : [...new Set(methods)]
+}
+
+const pathOf = (url: string) => {
+  try {
+    return new URL(url, "http://localhost").pathname
+  } catch {
+    return url
+  }
+}
+
+/**
+ * The catch-all: unknown routes and methods get 404/405 in the error format, expected errors
+ * that escaped a handler get their row of the table, and anything else (a bug) is logged to
+ * stderr and answered 500 server_error without details.
+ */
+const answerFailure = (cause: Cause.Cause<unknown>) =>
+  Effect.gen(function*() {
+    // a client that went away: the platform ends the response itself
+    if (Cause.isInterruptedOnly(cause)) return yield* Effect.failCause(cause as Cause.Cause<never>)
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const path = pathOf(request.url)
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const error = failure.value
+      if (error instanceof HttpServerError.RouteNotFound) {
+        const allowed = allowedMethods(path)
+        return errorResponse(replyFor(
+          allowed.length > 0 && !allowed.includes(request.method)
+            ? { _tag: "MethodNotAllowed", method: request.method, path, allowed }
+            : { _tag: "RouteNotFound", method: request.method, path }
+        ))
+      }
+      if (isEngineError(error)) return errorResponse(replyFor(error))
+    }
+    yield* Console.error(`shimmy: unexpected error on ${request.method} ${path}\n${Cause.pretty(cause)}`)
+    return errorResponse(internalErrorReply)
+  })
+
+/** The whole HTTP application. */
+export const app = Effect.catchAllCause(router, answerFailure) satisfies Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  never,
+  unknown
+>
+
+export type AppRequirements = Exclude<Effect.Effect.Context<typeof app>, HttpRouter.HttpRouter.Provided>
+
+/** Where to listen. `port: 0` takes an ephemeral port; `"auto"` the first free one from 11435. */
+export interface ListenOptions {
+  readonly host: string
+  readonly port: number | "auto"
+}
+
+export const DEFAULT_HOST = "127.0.0.1"
+export const DEFAULT_PORT = 11435
+/** How far `--bind auto` looks for a free port. */
+const AUTO_PORTS = 100
+
+/** The server could not listen (the port is taken, the address is not local, no permission). */
+export class ListenFailed extends Data.TaggedError("ListenFailed")<{
+  readonly host: string
+  readonly port: number | "auto"
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot listen on ${formatHostPort(this.host, this.port)}: ${this.reason}`
+  }
+}
+
+const formatHostPort = (host: string, port: number | string) => host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
+
+const reasonOf = (error: HttpServerError.ServeError): { readonly code: string | undefined; readonly reason: string } => {
+  const cause = error.cause as NodeJS.ErrnoException | undefined
+  const code = cause?.code
+  const reason = code === "EADDRINUSE"
+    ? "address already in use"
+    : code === "EADDRNOTAVAIL"
+    ? "address not available on this machine"
+    : code === "EACCES"
+    ? "permission denied"
+    : cause?.message ?? String(error.cause)
+  return { code, reason }
+}
+
+/** Listens on one port in its own scope, so a failed attempt leaves nothing behind. */
+const listenOnce = (host: string, port: number) =>
+  Effect.gen(function*() {
+    const outer = yield* Effect.scope
+    const attempt = yield* Scope.fork(outer, { _tag: "Sequential" } as never)
+    const exit = yield* NodeHttpServer.make(() => http.createServer(), { host, port }).pipe(
+      Scope.extend(attempt),
+      Effect.exit
+    )
+    if (Exit.isSuccess(exit)) return exit.value
+    yield* Scope.close(attempt, exit)
+    const failure = Cause.failureOption(exit.cause)
+    return yield* Option.match(failure, {
+      onNone: () => Effect.failCause(exit.cause as Cause.Cause<never>),
+      onSome: (e) => Effect.fail(e)
+    })
+  })
+
+/** A listening server (not yet serving anything), for the life of the scope. */
+export const listen = (options: ListenOptions): Effect.Effect<HttpServer.HttpServer, ListenFailed, Scope.Scope> =>
+  Effect.gen(function*() {
+    const fail = (e: HttpServerError.ServeError) =>
+      new ListenFailed({ host: options.host, port: options.port, reason: reasonOf(e).reason })
+    if (options.port !== "auto") return yield* listenOnce(options.host, options.port).pipe(Effect.mapError(fail))
+    for (let port = DEFAULT_PORT; port < DEFAULT_PORT + AUTO_PORTS; port++) {
+      const exit = yield* Effect.exit(listenOnce(options.host, port))
+      if (Exit.isSuccess(exit)) return exit.value
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+      if (reasonOf(failure.value).code !== "EADDRINUSE") return yield* Effect.fail(fail(failure.value))
+    }
+    return yield* Effect.fail(
+      new ListenFailed({
+        host: options.host,
+        port: "auto",
+        reason: `no free port between ${DEFAULT_PORT} and ${DEFAULT_PORT + AUTO_PORTS - 1}`
+      })
+    )
+  })
+
+/** The address a server listens on, as `http://host:port`. */
+export const urlOf = (server: HttpServer.HttpServer): string => {
+  const address = server.address
+  return address._tag === "TcpAddress"
+    ? `http://${formatHostPort(address.hostname, address.port)}`
+    : `http+unix://${encodeURIComponent(address.path)}`
+}
+
+/** Listens and serves the app until the scope closes; returns the running server. */
+export const serve = (options: ListenOptions) =>
+  Effect.gen(function*() {
+    const server = yield* listen(options)
+    yield* server.serve(app)
+    return server
+  })
+
+/** The server as a layer: built means listening; its `HttpServer` tells the bound address. */
+export const layer = (options: ListenOptions): Layer.Layer<HttpServer.HttpServer, ListenFailed, AppRequirements> =>
+  Layer.scoped(HttpServer.HttpServer, serve(options))

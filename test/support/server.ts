@@ -1,0 +1,71 @@
+import { HttpServer } from "@effect/platform"
+import { Context, Effect, Layer, ManagedRuntime } from "effect"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Server from "../../src/http/Server.js"
+import { LlamaEngine } from "../../src/services/LlamaEngine.js"
+import { ModelRegistry } from "../../src/services/ModelRegistry.js"
+import { ShimmyConfig, type ShimmyConfigShape } from "../../src/services/ShimmyConfig.js"
+
+/**
+ * The real server, in-process, on 127.0.0.1 and an ephemeral port, over the test models in
+ * `../shared/models` (beside the repository root, as in CI) with the system stores left out.
+ *
+ * Effect tests:  `layer(TestServer.layer)("...", (it) => it.effect("...", () => Effect.gen(function*() {
+ *                  const { url } = yield* TestServer })))`
+ * Plain vitest:  `const server = await startServer(); ...; await server.close()`
+ */
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+
+/** The shared test models, relative to the repository root. */
+export const modelsDir = path.resolve(repoRoot, "../shared/models")
+
+/** Config for tests: only the shared models, one thread (fastest on a small machine). */
+export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  ShimmyConfig.withOverrides({
+    modelPaths: [modelsDir],
+    modelsDir: path.join(modelsDir, "__none__"),
+    discoverSystem: false,
+    threads: 1,
+    ...overrides
+  })
+
+/** Engine, registry and config as `shimmy serve` builds them, for tests. */
+export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  LlamaEngine.Default.pipe(Layer.provideMerge(ModelRegistry.Default), Layer.provideMerge(testConfig(overrides)))
+
+export interface RunningServer {
+  /** `http://127.0.0.1:PORT`, no trailing slash */
+  readonly url: string
+  /** `ws://127.0.0.1:PORT` */
+  readonly wsUrl: string
+  readonly port: number
+}
+
+export class TestServer extends Context.Tag("test/TestServer")<TestServer, RunningServer>() {
+  /** The running server and the services behind it (for in-process comparisons). */
+  static readonly layerWith = (overrides: Partial<ShimmyConfigShape> = {}) =>
+    Layer.effect(
+      TestServer,
+      Effect.map(HttpServer.HttpServer, (server): RunningServer => {
+        const url = Server.urlOf(server)
+        const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+        return { url, wsUrl: url.replace(/^http/, "ws"), port }
+      })
+    ).pipe(
+      Layer.provideMerge(Server.layer({ host: "127.0.0.1", port: 0 })),
+      Layer.provideMerge(testServices(overrides))
+    )
+
+  static readonly layer = TestServer.layerWith()
+}
+
+/** Starts the server; `close` stops it and unloads the models. */
+export const startServer = async (
+  overrides: Partial<ShimmyConfigShape> = {}
+): Promise<RunningServer & { readonly close: () => Promise<void> }> => {
+  const runtime = ManagedRuntime.make(TestServer.layerWith(overrides))
+  const server = await runtime.runPromise(TestServer)
+  return { ...server, close: () => runtime.dispose() }
+}
