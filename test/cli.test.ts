@@ -1,0 +1,122 @@
+import { describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { SHARED_MODELS, sharedModel } from "./support/models.js"
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const BIN = path.join(ROOT, "bin", "shimmy.js")
+
+/** Runs the real `shimmy` command (built by `npm run build`) in a clean environment. */
+const shimmy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  expect(fs.existsSync(path.join(ROOT, "dist", "src", "cli", "bin.js")), "run `npm run build` first").toBe(true)
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: os.tmpdir(),
+    encoding: "utf8",
+    timeout: 60_000,
+    env: {
+      PATH: process.env["PATH"] ?? "",
+      HOME: os.tmpdir(),
+      SHIMMY_MODEL_PATHS: SHARED_MODELS,
+      SHIMMY_DISCOVER_SYSTEM: "false",
+      SHIMMY_THREADS: "1",
+      ...env
+    }
+  })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+describe("shimmy CLI", () => {
+  it("lists the shared models with metadata and marks the guarded ones", () => {
+    const { code, stdout } = shimmy(["list"])
+    expect(code).toBe(0)
+    const rows = stdout.split("\n").filter((l) => l.includes(SHARED_MODELS))
+    expect(rows).toHaveLength(5)
+    const stories = rows.find((r) => r.startsWith("stories260K "))!
+    expect(stories).toMatch(/llama\s+293K\s+F32\s+2048\s+ok\s+path/)
+    for (const quant of ["f32", "Q4_0", "Q8_0"]) {
+      expect(rows.find((r) => r.startsWith(`TinyStories-656K-${quant} `))).toMatch(/\sguarded\s/)
+    }
+    expect(stdout).toMatch(/TinyStories-656K-Q8_0: guarded: vocabulary has no byte-fallback tokens/)
+  })
+
+  it("lists as JSON", () => {
+    const { code, stdout } = shimmy(["list", "--json"])
+    expect(code).toBe(0)
+    const models = JSON.parse(stdout) as Array<{ name: string; status: string }>
+    expect(models.map((m) => m.name).sort()).toEqual(
+      ["TinyStories-656K-Q4_0", "TinyStories-656K-Q8_0", "TinyStories-656K-f32", "llama-2-tiny-random", "stories260K"]
+    )
+  })
+
+  it("generates a story from stories260K", () => {
+    const { code, stdout } = shimmy([
+      "generate", "--model", "stories260K", "--prompt", "Once upon a time", "--max-tokens", "30", "--temperature", "0"
+    ])
+    expect(code).toBe(0)
+    expect(stdout.startsWith(", there was a little girl named Lily.")).toBe(true)
+  })
+
+  it("may leave out --model when one model is known, and reports timings with -v", () => {
+    const { code, stdout, stderr } = shimmy(
+      ["generate", "-p", "Once upon a time", "--max-tokens", "12", "--temperature", "0", "-v"],
+      { SHIMMY_MODEL_PATHS: sharedModel("stories260K.gguf") }
+    )
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^, there was a little girl/)
+    expect(stderr).toMatch(/5 prompt \+ 12 completion tokens .* tokens\/s decode; finish: length/)
+  })
+
+  it("prints one clear line and exits non-zero for user mistakes", () => {
+    const unknown = shimmy(["generate", "--model", "nope", "--prompt", "hi"])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr.trim()).toBe(
+      "error: Model 'nope' is not available; available models: llama-2-tiny-random, stories260K, TinyStories-656K-f32, TinyStories-656K-Q4_0, TinyStories-656K-Q8_0"
+    )
+    const ambiguous = shimmy(["generate", "--prompt", "hi"])
+    expect(ambiguous.code).toBe(1)
+    expect(ambiguous.stderr).toMatch(/^error: several models are available, name one with --model/)
+    const guarded = shimmy(["generate", "--model", "TinyStories-656K-Q4_0", "--prompt", "naïve"])
+    expect(guarded.code).toBe(1)
+    expect(guarded.stderr.trim()).toBe(`error: model 'TinyStories-656K-Q4_0' has no tokens for these characters: "ï"`)
+    const bounds = shimmy(["generate", "--model", "stories260K", "--prompt", "hi", "--max-tokens", "0"])
+    expect(bounds.code).toBe(1)
+    expect(bounds.stderr).toMatch(/^error: max_tokens: /)
+    for (const r of [unknown, ambiguous, guarded, bounds]) expect(r.stderr).not.toMatch(/\n\s+at /)
+  })
+
+  it("probes every model, and fails when one cannot load", () => {
+    const all = shimmy(["probe"])
+    expect(all.code).toBe(0)
+    expect(all.stdout.split("\n").filter((l) => l.startsWith("ok "))).toHaveLength(5)
+    expect(all.stdout).toMatch(/ok\s+stories260K: loaded in \d+ ms \(context 2048\), 16 tokens in \d+ ms: ", there was/)
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shimmy-probe-"))
+    fs.writeFileSync(path.join(dir, "broken.gguf"), fs.readFileSync(sharedModel("stories260K.gguf")).subarray(0, 4096))
+    const broken = shimmy(["probe", "broken", "--model-dirs", dir])
+    expect(broken.code).toBe(1)
+    expect(broken.stdout).toMatch(/^FAIL\s+broken: Model 'broken' could not be loaded: /)
+  })
+
+  it("reports diagnostics", () => {
+    const { code, stdout } = shimmy(["diag"], { SHIMMY_THREADS: "1" })
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^node\s+v\d+/m)
+    expect(stdout).toMatch(/^cpu\s+.*\(\d+ cores\)/m)
+    expect(stdout).toMatch(/^threads\s+1 per context/m)
+    expect(stdout).toMatch(/^llama\.cpp\s+\S+/m)
+    expect(stdout).toContain(`${SHARED_MODELS} (5 models)`)
+  })
+
+  it("has -V, --version and -h", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string }
+    expect(shimmy(["-V"]).stdout.trim()).toBe(pkg.version)
+    expect(shimmy(["--version"]).stdout.trim()).toBe(pkg.version)
+    const help = shimmy(["-h"])
+    expect(help.code).toBe(0)
+    for (const command of ["serve", "generate", "list", "probe", "diag"]) expect(help.stdout).toContain(command)
+    expect(help.stdout).toContain("--verbose")
+  })
+})
