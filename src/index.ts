@@ -1,0 +1,12 @@
+/**
+ * Shimmy as a library: the schemas, errors and layers the CLI and the server are built from, for
+ * other Effect apps to compose.
+ */
+export * from "./domain/Errors.js"
+export * from "./domain/Generate.js"
+export * from "./domain/Model.js"
+export { LlamaEngine, type GenerationRequest, type LoadedModel } from "./services/LlamaEngine.js"
+export { LlamaRuntime } from "./services/LlamaRuntime.js"
+export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
+export { defaultThreads, settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
+export { StopMatcher } from "./services/StopMatcher.js"
