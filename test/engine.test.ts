@@ -1,4 +1,4 @@
-import { describe, expect, layer } from "@effect/vitest"
+import { expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
 import type { GenerationEvent, Sampling } from "../src/domain/Generate.js"
 import { LlamaEngine } from "../src/services/LlamaEngine.js"
