@@ -32,6 +32,15 @@ export class GenerateRequest extends Schema.Class<GenerateRequest>("GenerateRequ
   frequency_penalty: Schema.optional(Penalty)
 }) {}
 
+/** One turn of a conversation, as the engine renders it with the model's chat template. */
+export const ChatRole = Schema.Literal("system", "user", "assistant")
+export type ChatRole = typeof ChatRole.Type
+
+export interface ChatMessage {
+  readonly role: ChatRole
+  readonly content: string
+}
+
 /** What the engine needs to sample; transports map their own fields onto it. */
 export interface Sampling {
   readonly maxTokens: number

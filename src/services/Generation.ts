@@ -11,6 +11,8 @@ export interface GenerationInput {
   /** tokens one sequence holds */
   readonly contextSize: number
   readonly grammar?: LlamaGrammar | undefined
+  /** control tokens that end the turn without being end-of-generation tokens (a chat template's) */
+  readonly stopTokens?: ReadonlyArray<Token> | undefined
 }
 
 // a character is at most 4 UTF-8 bytes, so at most 4 byte tokens are ever held back
@@ -76,6 +78,10 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))
   for await (const token of tokens) {
     generated.push(token)
+    if (input.stopTokens?.includes(token) === true) {
+      finish = "stop"
+      break
+    }
     pending.push(token)
     const text = model.detokenize(pending, false, context)
     const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING

@@ -7,17 +7,25 @@ import {
   ModelLoadFailed,
   ServerBusy
 } from "../domain/Errors.js"
-import type { GenerationEvent, Sampling } from "../domain/Generate.js"
+import type { ChatMessage, GenerationEvent, Sampling } from "../domain/Generate.js"
+import { renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
+import { grammarStops } from "./Grammar.js"
 import { generate as generateTokens } from "./Generation.js"
 import { LlamaRuntime } from "./LlamaRuntime.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
-/** One generation: a model, a prompt, how to sample. */
+/** Messages to render with the model's chat template (its own, or a generic one). */
+export interface ChatPrompt {
+  readonly _tag: "Chat"
+  readonly messages: ReadonlyArray<ChatMessage>
+}
+
+/** One generation: a model, a prompt (raw text or a conversation), how to sample. */
 export interface GenerationRequest {
   readonly model: string
-  readonly prompt: string
+  readonly prompt: string | ChatPrompt
   readonly sampling: Sampling
   readonly grammar?: LlamaGrammar | undefined
 }
@@ -133,13 +141,23 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           catch: (cause) => new GenerationFailed({ model: name, reason: `tokenization failed: ${describe(cause)}` })
         })
         if (tokens.length === 0) return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "prompt is empty" }))
-        if (tokens.length >= loaded.contextSize) {
-          return yield* Effect.fail(
-            new ContextLengthExceeded({ model: name, promptTokens: tokens.length, contextSize: loaded.contextSize })
-          )
-        }
-        return tokens as ReadonlyArray<Token>
+        return yield* fits(loaded, tokens)
       })
+
+    const fits = (loaded: LoadedModel, tokens: ReadonlyArray<Token>) =>
+      tokens.length >= loaded.contextSize
+        ? Effect.fail(
+          new ContextLengthExceeded({ model: loaded.registered.info.name, promptTokens: tokens.length, contextSize: loaded.contextSize })
+        )
+        : Effect.succeed(tokens)
+
+    const promptOf = (loaded: LoadedModel, prompt: string | ChatPrompt) =>
+      typeof prompt === "string"
+        ? Effect.map(tokenize(loaded, prompt), (tokens) => ({ tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> }))
+        : renderChat(
+          { name: loaded.registered.info.name, model: loaded.model, vocabulary: loaded.registered.vocabulary },
+          prompt.messages
+        ).pipe(Effect.tap((chat) => fits(loaded, chat.tokens)))
 
     /**
      * Generates text as a stream of `Token` events ending in one `Done`. The model is loaded on
@@ -150,17 +168,22 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const loaded = yield* acquire(request.model)
-          const promptTokens = yield* tokenize(loaded, request.prompt)
+          const prompt = yield* promptOf(loaded, request.prompt)
           const sequence = yield* loaded.sequence
           const name = loaded.registered.info.name
+          // a chat template's end-of-turn markers and a grammar's terminator stop generation like
+          // the request's own stops
+          const extra = [...prompt.stops, ...grammarStops(request.grammar)]
+          const sampling = extra.length === 0 ? request.sampling : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
           return Stream.fromAsyncIterable(
             generateTokens({
               model: loaded.model,
               sequence,
-              promptTokens,
-              sampling: request.sampling,
+              promptTokens: prompt.tokens,
+              sampling,
               contextSize: loaded.contextSize,
-              grammar: request.grammar
+              grammar: request.grammar,
+              stopTokens: prompt.stopTokens
             }),
             (cause) => new GenerationFailed({ model: name, reason: describe(cause) })
           )

@@ -1,0 +1,165 @@
+import { HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Stream } from "effect"
+import * as crypto from "node:crypto"
+import { type EngineError, GenerationFailed } from "../../domain/Errors.js"
+import type { DoneEvent, FinishReason, GenerationEvent, Usage } from "../../domain/Generate.js"
+import type { ResponseFormat } from "../../domain/OpenAi.js"
+import { Grammar } from "../../services/Grammar.js"
+import { type GenerationRequest, LlamaEngine } from "../../services/LlamaEngine.js"
+import * as Sse from "../Sse.js"
+import { internalError, openAiErrorBody, openAiReply } from "./Errors.js"
+import { chatMessagesOf, chatRequest, completionRequest, samplingOf } from "./Request.js"
+
+/**
+ * `POST /v1/chat/completions` and `POST /v1/completions`: one engine stream each, rendered as
+ * one JSON object (collected) or as OpenAI's SSE chunks.
+ */
+
+const newId = (prefix: string) => `${prefix}-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`
+
+/** The constraint a `response_format` asks for; none for plain text. */
+const grammarFor = (format: ResponseFormat | undefined) =>
+  Effect.gen(function*() {
+    if (format === undefined || format.type === "text") return undefined
+    const grammars = yield* Grammar
+    return format.type === "json_object" ? yield* grammars.json : yield* grammars.forJsonSchema(format.json_schema.schema)
+  })
+
+interface Collected {
+  readonly text: string
+  readonly done: DoneEvent
+}
+
+const collect = (model: string, events: Stream.Stream<GenerationEvent, EngineError>) =>
+  Stream.runFold(events, { text: "", done: undefined as DoneEvent | undefined }, (acc, event) =>
+    event._tag === "Token" ? { ...acc, text: acc.text + event.text } : { ...acc, done: event }).pipe(
+      Effect.flatMap(({ done, text }) =>
+        done === undefined
+          ? Effect.fail(new GenerationFailed({ model, reason: "the generation ended without a finish reason" }))
+          : Effect.succeed<Collected>({ text, done })
+      )
+    )
+
+/** How a chunk stream ends: a last error event if the engine failed after the first token, then [DONE]. */
+const framed = (chunks: Stream.Stream<unknown, EngineError>, where: string): Stream.Stream<string> =>
+  chunks.pipe(
+    Stream.map(Sse.data),
+    Stream.catchAll((error) => Stream.make(Sse.data(openAiErrorBody(openAiReply(error))))),
+    Stream.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Stream.failCause(cause)
+        : Stream.fromEffect(Effect.map(internalError(cause, where), (reply) => Sse.data(openAiErrorBody(reply))))
+    ),
+    Stream.concat(Stream.make(Sse.done))
+  )
+
+interface Renderer {
+  readonly object: string
+  /** a chunk's choice carrying text */
+  readonly piece: (text: string) => unknown
+  /** the last choice, with the finish reason */
+  readonly finish: (reason: FinishReason) => unknown
+  /** chunks sent before any text (the chat role) */
+  readonly opening: ReadonlyArray<unknown>
+}
+
+/**
+ * Streams a generation as chunks. The generation runs until its first event before the response
+ * starts, so an unknown model or bad prompt is still answered with its status code.
+ */
+const streamed = (
+  where: string,
+  renderer: Renderer,
+  model: string,
+  includeUsage: boolean,
+  events: Stream.Stream<GenerationEvent, EngineError>
+) =>
+  Effect.gen(function*() {
+    const id = newId(renderer.object === "chat.completion.chunk" ? "chatcmpl" : "cmpl")
+    const created = Math.floor(Date.now() / 1000)
+    const chunk = (choices: ReadonlyArray<unknown>, usage?: Usage) => ({
+      id,
+      object: renderer.object,
+      created,
+      model,
+      system_fingerprint: null,
+      choices,
+      // with include_usage every chunk carries `usage: null` but the last one
+      ...(includeUsage ? { usage: usage ?? null } : {})
+    })
+    const started = yield* Sse.started(events)
+    const chunks = Stream.concat(
+      Stream.fromIterable(renderer.opening.map((choice) => chunk([choice]))),
+      Stream.flatMap(started, (event) =>
+        event._tag === "Token"
+          ? Stream.make(chunk([renderer.piece(event.text)]))
+          : Stream.make(
+            chunk([renderer.finish(event.finishReason)]),
+            ...(includeUsage ? [chunk([], event.usage)] : [])
+          ))
+    )
+    return Sse.response(framed(chunks, where))
+  })
+
+const generation = (request: Omit<GenerationRequest, "grammar">, format: ResponseFormat | undefined) =>
+  Effect.gen(function*() {
+    const engine = yield* LlamaEngine
+    const grammar = yield* grammarFor(format)
+    return engine.generate({ ...request, grammar })
+  })
+
+export const chatCompletions = Effect.gen(function*() {
+  const request = yield* chatRequest
+  const messages = yield* chatMessagesOf(request)
+  const events = yield* generation(
+    { model: request.model, prompt: { _tag: "Chat", messages }, sampling: samplingOf(request) },
+    request.response_format
+  )
+  if (request.stream) {
+    return yield* streamed("POST /v1/chat/completions", {
+      object: "chat.completion.chunk",
+      opening: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }],
+      piece: (text) => ({ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }),
+      finish: (reason) => ({ index: 0, delta: {}, logprobs: null, finish_reason: reason })
+    }, request.model, request.stream_options?.include_usage === true, events)
+  }
+  const { done, text } = yield* collect(request.model, events)
+  return HttpServerResponse.unsafeJson({
+    id: newId("chatcmpl"),
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model: request.model,
+    system_fingerprint: null,
+    choices: [{
+      index: 0,
+      message: { role: "assistant", content: text, refusal: null },
+      logprobs: null,
+      finish_reason: done.finishReason
+    }],
+    usage: done.usage
+  })
+})
+
+export const completions = Effect.gen(function*() {
+  const request = yield* completionRequest
+  const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]
+  const events = yield* generation({ model: request.model, prompt, sampling: samplingOf(request) }, request.response_format)
+  if (request.stream) {
+    return yield* streamed("POST /v1/completions", {
+      object: "text_completion",
+      opening: [],
+      piece: (text) => ({ index: 0, text, logprobs: null, finish_reason: null }),
+      finish: (reason) => ({ index: 0, text: "", logprobs: null, finish_reason: reason })
+    }, request.model, request.stream_options?.include_usage === true, events)
+  }
+  const { done, text } = yield* collect(request.model, events)
+  return HttpServerResponse.unsafeJson({
+    id: newId("cmpl"),
+    object: "text_completion",
+    created: Math.floor(Date.now() / 1000),
+    model: request.model,
+    system_fingerprint: null,
+    choices: [{ index: 0, text, logprobs: null, finish_reason: done.finishReason }],
+    usage: done.usage
+  })
+})
