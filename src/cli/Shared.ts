@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { Layer, Option } from "effect"
+import { openAiServices } from "../http/OpenAi.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { type ShimmyConfigShape, ShimmyConfig, splitPaths } from "../services/ShimmyConfig.js"
@@ -37,7 +38,7 @@ export const registryLayer = (options: CommonOptions) =>
 
 /** Engine, registry and config, as the server builds them. */
 export const engineLayer = (options: CommonOptions) =>
-  LlamaEngine.Default.pipe(
+  Layer.mergeAll(LlamaEngine.Default, openAiServices).pipe(
     Layer.provideMerge(ModelRegistry.Default),
     Layer.provideMerge(ShimmyConfig.withOverrides(configOverrides(options)))
   )

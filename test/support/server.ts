@@ -2,6 +2,7 @@ import { HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, ManagedRuntime } from "effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { openAiServices } from "../../src/http/OpenAi.js"
 import * as Server from "../../src/http/Server.js"
 import { LlamaEngine } from "../../src/services/LlamaEngine.js"
 import { ModelRegistry } from "../../src/services/ModelRegistry.js"
@@ -33,7 +34,10 @@ export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}) =>
 
 /** Engine, registry and config as `shimmy serve` builds them, for tests. */
 export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) =>
-  LlamaEngine.Default.pipe(Layer.provideMerge(ModelRegistry.Default), Layer.provideMerge(testConfig(overrides)))
+  Layer.mergeAll(LlamaEngine.Default, openAiServices).pipe(
+    Layer.provideMerge(ModelRegistry.Default),
+    Layer.provideMerge(testConfig(overrides))
+  )
 
 export interface RunningServer {
   /** `http://127.0.0.1:PORT`, no trailing slash */
