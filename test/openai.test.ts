@@ -241,6 +241,22 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         const bytes = Buffer.from(raw.data[0]!.embedding as unknown as string, "base64")
         expect([...new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)]).toEqual(vectors[0])
       }))
+
+    it.effect("embeddings use the server's engine: the model they load is the one the server reports loaded", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        const loaded = () =>
+          Effect.promise(() => fetch(`${url}/api/health`).then((r) => r.json() as Promise<{ loaded_models: Array<string> }>))
+        // no other test uses this model
+        expect((yield* loaded()).loaded_models).not.toContain("TinyStories-656K-f32")
+        const result = yield* sdk((openai) => openai.embeddings.create({ model: "TinyStories-656K-f32", input: "a dog", encoding_format: "float" }))
+        expect(result.data[0]!.embedding.length).toBeGreaterThan(0)
+        expect((yield* loaded()).loaded_models).toContain("TinyStories-656K-f32")
+        // a guarded vocabulary is checked before tokenization, not aborted on
+        const refused = yield* sdkError((openai) => openai.embeddings.create({ model: "TinyStories-656K-f32", input: ["ok", "\u00e9t\u00e9"] }))
+        expect(refused).toBeInstanceOf(BadRequestError)
+        expect((refused as BadRequestError).param).toBe("input[1]")
+      }))
   })
 
   describe("errors", () => {
