@@ -1,6 +1,6 @@
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Chunk, Console, Data, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Cause, Chunk, Console, Data, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
 import * as http from "node:http"
 import { apiRouter } from "./Api.js"
 import { errorResponse, internalErrorReply, isEngineError, replyFor } from "./Errors.js"
@@ -176,7 +176,10 @@ export const urlOf = (server: HttpServer.HttpServer): string => {
 export const serve = (options: ListenOptions) =>
   Effect.gen(function*() {
     const server = yield* listen(options)
-    yield* server.serve(app)
+    // the platform runs each request on its own fiber, outside this scope; tracking them here
+    // lets shutdown interrupt a long generation instead of waiting for it to finish
+    const inFlight = yield* FiberSet.make()
+    yield* server.serve(Effect.withFiberRuntime((fiber) => Effect.zipRight(FiberSet.add(inFlight, fiber), app)))
     return server
   })
 

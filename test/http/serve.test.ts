@@ -89,7 +89,27 @@ describe("shimmy serve", () => {
       expect(output).toContain("TinyStories-656K-Q8_0")
       const health = yield* Effect.promise(() => fetch(`${url}/api/health`).then((r) => r.json() as Promise<any>))
       expect(health).toMatchObject({ status: "healthy", models_loaded: 0 })
+      // a generation in flight (~3 s to run to its end) must not hold up the shutdown
+      const streaming = yield* Effect.promise(() =>
+        fetch(`${url}/api/generate`, {
+          method: "POST",
+          body: JSON.stringify({ model: "stories260K", prompt: "Once", max_tokens: 2000, temperature: 0, stream: true })
+        })
+      )
+      const reader = streaming.body!.getReader()
+      yield* Effect.promise(() => reader.read())
+      const stopping = performance.now()
       yield* Fiber.interrupt(fiber)
+      expect(performance.now() - stopping).toBeLessThan(1000)
+      const rest = yield* Effect.promise(async () => {
+        let text = ""
+        for (;;) {
+          const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }))
+          if (done) return text
+          text += new TextDecoder().decode(value)
+        }
+      })
+      expect(rest).not.toContain("finish_reason")
       const after = yield* Effect.promise(() => fetch(`${url}/api/health`).then(() => "up", () => "down"))
       expect(after).toBe("down")
     }))
