@@ -65,8 +65,8 @@ const collect = (model: string, events: Stream.Stream<GenerationEvent, EngineErr
       )
     )
 
-/** The SSE rendering: one event per piece of text, a last chunk with finish_reason and usage, then [DONE]. */
-const sseFrames = (events: Stream.Stream<GenerationEvent, EngineError>): Stream.Stream<string> =>
+/** The SSE rendering of /api/generate: one event per piece of text, a last chunk with finish_reason and usage, then [DONE]. */
+export const sseFrames = (events: Stream.Stream<GenerationEvent, EngineError>): Stream.Stream<string> =>
   events.pipe(
     Stream.map((event) =>
       event._tag === "Token"
