@@ -138,6 +138,24 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
         expect(chunks.at(-1).choices[0].finish_reason).toBe(whole.choices[0].finish_reason)
       }))
 
+    it.effect("multi-byte text streams as valid UTF-8, each chunk whole characters", () =>
+      Effect.gen(function*() {
+        const { url } = yield* TestServer
+        // random weights over a 32,000-token vocabulary: plenty of non-ASCII and byte tokens
+        const request = { model: "llama-2-tiny-random", prompt: "héllo 🦙 你好", max_tokens: 64, temperature: 0 }
+        const whole = yield* post(`${url}/api/generate`, request).pipe(Effect.flatMap(json))
+        const response = yield* post(`${url}/api/generate`, { ...request, stream: true })
+        // readSse decodes with a fatal TextDecoder: an invalid byte sequence fails the test
+        const events = yield* Effect.promise(() => readSse(response))
+        const texts = events.filter((e) => e !== "[DONE]").map((e) => JSON.parse(e).choices[0].text as string)
+        for (const text of texts) {
+          expect(text).not.toContain("\uFFFD")
+          expect(/[\uD800-\uDBFF]$/.test(text)).toBe(false)
+        }
+        expect(texts.join("")).toBe(whole.choices[0].text)
+        expect(/[^\x00-\x7F]/.test(whole.choices[0].text)).toBe(true)
+      }))
+
     it.effect("chunks arrive while the generation is still running", () =>
       Effect.gen(function*() {
         const { url } = yield* TestServer
