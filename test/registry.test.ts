@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option } from "effect"
+import { Effect, Exit, Option, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -150,10 +150,13 @@ describe("ModelRegistry", () => {
       }
     })))
 
-  it.effect("finds a model added after start-up on the next lookup", () =>
+  it.effect("finds a model added after start-up, rescanning at most every 2 seconds", () =>
     provide(Effect.gen(function*() {
       const registry = yield* ModelRegistry
       fs.copyFileSync(STORIES, path.join(plain, "late-arrival.gguf"))
+      // just scanned: a burst of unknown names does not rescan the disks
+      expect((yield* Effect.flip(registry.resolve("late-arrival")))._tag).toBe("ModelNotFound")
+      yield* TestClock.adjust("3 seconds")
       expect((yield* registry.resolve("late-arrival")).info.status).toBe("ok")
     })))
 

@@ -6,9 +6,9 @@ import { getLlamaGpuTypes } from "node-llama-cpp"
 import { LlamaRuntime } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
-import { bytes } from "./Format.js"
+import { formatBytes } from "../Format.js"
 import { configOverrides, modelDirs, threads } from "./Shared.js"
-import { VERSION } from "./Version.js"
+import { VERSION } from "../Version.js"
 
 const FEATURES = ["avx", "avx2", "avx512f", "avx512_bf16", "avx_vnni", "fma", "f16c", "neon", "asimd", "sve"]
 
@@ -35,7 +35,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, (o) =>
       `os            ${os.type()} ${os.release()} ${os.arch()}`,
       `cpu           ${cpus[0]?.model ?? "unknown"} (${os.availableParallelism()} cores)`,
       `cpu features  ${(yield* cpuFeatures).join(" ") || "unknown"}`,
-      `memory        ${bytes(os.totalmem())} total, ${bytes(os.freemem())} free`,
+      `memory        ${formatBytes(os.totalmem())} total, ${formatBytes(os.freemem())} free`,
       `threads       ${config.threads} per context (SHIMMY_THREADS / --threads)`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
       `llama.cpp     ${llama.llamaCppRelease.release} (${llama.buildType}), backend ${llama.gpu === false ? "cpu" : llama.gpu}`,

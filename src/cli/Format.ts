@@ -1,15 +1,5 @@
+import { formatBytes } from "../Format.js"
 import type { ModelInfo } from "../domain/Model.js"
-
-export const bytes = (n: number): string => {
-  const units = ["B", "KB", "MB", "GB", "TB"]
-  let value = n
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${unit === 0 ? value : value.toFixed(1)}${units[unit]}`
-}
 
 export const count = (n: number | undefined): string => {
   if (n === undefined) return "-"
@@ -29,7 +19,7 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 
 export const modelRow = (m: ModelInfo): ReadonlyArray<string> => [
   m.name,
-  bytes(m.sizeBytes),
+  formatBytes(m.sizeBytes),
   m.architecture ?? "-",
   count(m.parameters),
   m.quantization ?? "-",

@@ -1,7 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, ParseResult, Schema, Stream } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
-import { GenerateRequest } from "../domain/Generate.js"
+import { GenerateRequest, samplingOf } from "../domain/Generate.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { engineLayer, modelDirs, root, threads } from "./Shared.js"
@@ -17,7 +17,9 @@ const options = {
   temperature: Options.float("temperature").pipe(Options.withDescription("Sampling temperature; 0 is greedy"), Options.withDefault(0.7)),
   topP: Options.float("top-p").pipe(Options.optional),
   topK: Options.integer("top-k").pipe(Options.optional),
+  minP: Options.float("min-p").pipe(Options.optional),
   seed: Options.integer("seed").pipe(Options.optional),
+  repeatPenalty: Options.float("repeat-penalty").pipe(Options.optional),
   stop: Options.text("stop").pipe(Options.withDescription("Stop string (repeatable)"), Options.repeated),
   modelDirs,
   threads
@@ -40,7 +42,9 @@ export const generateCommand = Command.make("generate", options, (o) =>
       temperature: o.temperature,
       ...optional("top_p", o.topP),
       ...optional("top_k", o.topK),
+      ...optional("min_p", o.minP),
       ...optional("seed", o.seed),
+      ...optional("repeat_penalty", o.repeatPenalty),
       ...(o.stop.length > 0 ? { stop: o.stop } : {})
     }).pipe(
       Effect.mapError((e) => {
@@ -50,18 +54,7 @@ export const generateCommand = Command.make("generate", options, (o) =>
     )
     const started = performance.now()
     let firstToken = 0
-    const done = yield* engine.generate({
-      model: request.model,
-      prompt: request.prompt,
-      sampling: {
-        maxTokens: request.max_tokens,
-        temperature: request.temperature,
-        topP: request.top_p,
-        topK: request.top_k,
-        seed: request.seed,
-        stop: request.stop === undefined ? [] : typeof request.stop === "string" ? [request.stop] : request.stop
-      }
-    }).pipe(
+    const done = yield* engine.generate({ model: request.model, prompt: request.prompt, sampling: samplingOf(request) }).pipe(
       Stream.tap((event) =>
         Effect.sync(() => {
           if (event._tag !== "Token") return

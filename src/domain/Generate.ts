@@ -55,6 +55,23 @@ export interface Sampling {
   readonly frequencyPenalty?: number | undefined
 }
 
+export const stopStrings = (stop: GenerateRequest["stop"]): ReadonlyArray<string> =>
+  stop === undefined ? [] : typeof stop === "string" ? [stop] : stop
+
+/** The sampling a seed API request asks for (HTTP, WebSocket and the CLI alike). */
+export const samplingOf = (request: GenerateRequest): Sampling => ({
+  maxTokens: request.max_tokens,
+  temperature: request.temperature,
+  topP: request.top_p,
+  topK: request.top_k,
+  minP: request.min_p,
+  seed: request.seed,
+  stop: stopStrings(request.stop),
+  repeatPenalty: request.repeat_penalty,
+  presencePenalty: request.presence_penalty,
+  frequencyPenalty: request.frequency_penalty
+})
+
 export const FinishReason = Schema.Literal("stop", "length")
 export type FinishReason = typeof FinishReason.Type
 

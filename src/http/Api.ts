@@ -1,46 +1,18 @@
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { Cause, Console, Effect, Stream } from "effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { type EngineError, GenerationFailed } from "../domain/Errors.js"
 import { Choice, type DoneEvent, GenerateResponse, type GenerationEvent } from "../domain/Generate.js"
 import type { ModelInfo } from "../domain/Model.js"
+import { formatBytes } from "../Format.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { decodeGenerate, generationOf, jsonBody } from "./Body.js"
 import { errorBody, errorResponse, internalErrorReply, replyFor } from "./Errors.js"
+import { VERSION } from "../Version.js"
 import * as Sse from "./Sse.js"
 import { generateSocket } from "./WebSocket.js"
 
 /** The seed API of spec/API.md: `/api/generate`, `/api/models`, `/api/health`, `/ws/generate`. */
-
-/** Bytes as people read them: "84.3MB", "2.1GB". */
-export const humanBytes = (n: number): string => {
-  const units = ["B", "KB", "MB", "GB", "TB"]
-  let value = n
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${value}B` : `${value.toFixed(1)}${units[unit]}`
-}
-
-/** The package version, read once from the package.json above this module (in src/ and in dist/). */
-const version = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string }
-      if (pkg.name === "shimmy" && pkg.version !== undefined) return pkg.version
-    } catch {
-      // not here; look one directory up
-    }
-    dir = path.dirname(dir)
-  }
-  return "unknown"
-})()
 
 // --- POST /api/generate ----------------------------------------------------------------------
 
@@ -99,7 +71,7 @@ const generate = Effect.gen(function*() {
 
 const describeModel = (m: ModelInfo): string => {
   const kind = [m.architecture, m.quantization].filter((s) => s !== undefined).join(" ")
-  const what = `${kind.length > 0 ? `${kind} ` : ""}GGUF model, ${humanBytes(m.sizeBytes)}`
+  const what = `${kind.length > 0 ? `${kind} ` : ""}GGUF model, ${formatBytes(m.sizeBytes)}`
   return m.status === "ok" ? what : `${what} (${m.status}${m.reason !== undefined ? `: ${m.reason}` : ""})`
 }
 
@@ -114,7 +86,7 @@ const models = Effect.gen(function*() {
       name: m.displayName ?? m.name,
       description: describeModel(m),
       size_bytes: m.sizeBytes,
-      size: humanBytes(m.sizeBytes),
+      size: formatBytes(m.sizeBytes),
       architecture: m.architecture ?? null,
       parameters: m.parameters ?? null,
       quantization: m.quantization ?? null,
@@ -139,10 +111,10 @@ const health = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({
     status: "healthy",
     models_loaded: loaded.length,
-    memory_usage: humanBytes(memory.rss),
+    memory_usage: formatBytes(memory.rss),
     memory_bytes: memory.rss,
     uptime_seconds: Math.round(process.uptime()),
-    version,
+    version: VERSION,
     models_available: list.filter((m) => m.status !== "unusable").length,
     loaded_models: loaded
   })

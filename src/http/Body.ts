@@ -1,7 +1,7 @@
 import { HttpServerRequest } from "@effect/platform"
 import { Effect, ParseResult, Schema } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
-import { GenerateRequest, type Sampling } from "../domain/Generate.js"
+import { GenerateRequest, samplingOf } from "../domain/Generate.js"
 import type { GenerationRequest } from "../services/LlamaEngine.js"
 import type { HttpFailure } from "./Errors.js"
 
@@ -43,22 +43,6 @@ export const jsonBody: Effect.Effect<unknown, MalformedBody, HttpServerRequest.H
     Effect.mapError((e) => malformed(`the request body could not be read: ${e.description ?? e.reason}`))
   )
   return yield* parseJson(text)
-})
-
-export const stopStrings = (stop: GenerateRequest["stop"]): ReadonlyArray<string> =>
-  stop === undefined ? [] : typeof stop === "string" ? [stop] : stop
-
-export const samplingOf = (request: GenerateRequest): Sampling => ({
-  maxTokens: request.max_tokens,
-  temperature: request.temperature,
-  topP: request.top_p,
-  topK: request.top_k,
-  minP: request.min_p,
-  seed: request.seed,
-  stop: stopStrings(request.stop),
-  repeatPenalty: request.repeat_penalty,
-  presencePenalty: request.presence_penalty,
-  frequencyPenalty: request.frequency_penalty
 })
 
 /** What the engine is asked for a seed API request (HTTP and WebSocket alike). */

@@ -1,4 +1,4 @@
-import { Effect, Option, SynchronizedRef } from "effect"
+import { Clock, Effect, Option, SynchronizedRef } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { InvalidRequest, ModelNotFound } from "../domain/Errors.js"
@@ -25,6 +25,8 @@ interface Snapshot {
   readonly models: ReadonlyArray<RegisteredModel>
   readonly searched: ReadonlyArray<SearchedLocation>
 }
+
+const RESCAN_INTERVAL_MS = 2_000
 
 const unusableGuard: VocabularyGuard = { _tag: "Safe" }
 
@@ -111,6 +113,7 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
     }).pipe(Effect.withSpan("ModelRegistry.scan"))
 
     const snapshot = yield* SynchronizedRef.make(yield* scan)
+    let scannedAt = yield* Clock.currentTimeMillis
 
     const find = (snap: Snapshot, name: string) => {
       const keys = lookupKeys(name)
@@ -118,13 +121,20 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
     }
 
     const list = SynchronizedRef.get(snapshot).pipe(Effect.map((s) => s.models.map((m) => m.info)))
-    const refresh = SynchronizedRef.updateAndGetEffect(snapshot, () => scan)
+    const refresh = SynchronizedRef.updateAndGetEffect(snapshot, () =>
+      scan.pipe(Effect.tap(() => Clock.currentTimeMillis.pipe(Effect.map((now) => (scannedAt = now))))))
 
-    /** Finds a model by name, case-insensitively; rescans once before giving up. */
+    // a burst of requests for unknown names rescans the disks at most once per interval
+    const refreshIfStale = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      return now - scannedAt < RESCAN_INTERVAL_MS ? yield* SynchronizedRef.get(snapshot) : yield* refresh
+    })
+
+    /** Finds a model by name, case-insensitively; rescans (at most every 2 s) before giving up. */
     const resolve = Effect.fn("ModelRegistry.resolve")(function*(name: string) {
       const found = find(yield* SynchronizedRef.get(snapshot), name)
       if (Option.isSome(found)) return found.value
-      const rescanned = yield* refresh
+      const rescanned = yield* refreshIfStale
       return yield* Option.match(find(rescanned, name), {
         onSome: Effect.succeed,
         onNone: () => Effect.fail(new ModelNotFound({ model: name, available: rescanned.models.map((m) => m.info.name) }))
