@@ -3,7 +3,7 @@ import { Console, Effect, Layer } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { getLlamaGpuTypes } from "node-llama-cpp"
-import { LlamaRuntime } from "../services/LlamaRuntime.js"
+import { LlamaRuntime, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { formatBytes } from "../Format.js"
@@ -36,7 +36,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, (o) =>
       `cpu           ${cpus[0]?.model ?? "unknown"} (${os.availableParallelism()} cores)`,
       `cpu features  ${(yield* cpuFeatures).join(" ") || "unknown"}`,
       `memory        ${formatBytes(os.totalmem())} total, ${formatBytes(os.freemem())} free`,
-      `threads       ${config.threads} per context (SHIMMY_THREADS / --threads)`,
+      `threads       ${threadsFor(llama, config.threads)} per context (SHIMMY_THREADS=${config.threads}${usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"})`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
       `llama.cpp     ${llama.llamaCppRelease.release} (${llama.buildType}), backend ${llama.gpu === false ? "cpu" : llama.gpu}`,
       `gpu support   ${gpus.filter((g) => g !== false).join(", ") || "none"} (SHIMMY_GPU=${config.gpu})`,

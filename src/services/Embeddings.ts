@@ -37,7 +37,7 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
           const loaded = yield* engine.acquire(name)
           const context = yield* Effect.acquireRelease(
             Effect.tryPromise({
-              try: () => loaded.model.createEmbeddingContext({ contextSize: loaded.contextSize, threads: config.threads }),
+              try: () => loaded.model.createEmbeddingContext({ contextSize: loaded.contextSize, threads: loaded.threads }),
               catch: (cause) => new ModelLoadFailed({ model: name, reason: `cannot create an embedding context: ${describe(cause)}` })
             }),
             (context) => Effect.promise(() => context.dispose())

@@ -12,7 +12,7 @@ import { renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import { grammarStops } from "./Grammar.js"
 import { generate as generateTokens } from "./Generation.js"
-import { LlamaRuntime } from "./LlamaRuntime.js"
+import { LlamaRuntime, threadsFor } from "./LlamaRuntime.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
@@ -36,6 +36,8 @@ export interface LoadedModel {
   readonly model: LlamaModel
   /** tokens per sequence */
   readonly contextSize: number
+  /** CPU threads its contexts use */
+  readonly threads: number
   readonly loadMillis: number
   /** a free sequence for the life of the scope; waits in FIFO order, `ServerBusy` past the queue limit */
   readonly sequence: Effect.Effect<LlamaContextSequence, ServerBusy, Scope.Scope>
@@ -52,6 +54,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
     const llama = yield* LlamaRuntime
+    const threads = threadsFor(llama, config.threads)
 
     const load = (name: string) =>
       Effect.gen(function*() {
@@ -70,7 +73,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         const contextSize = Math.min(config.contextSize, model.trainContextSize)
         const context = yield* Effect.acquireRelease(
           Effect.tryPromise({
-            try: () => model.createContext({ sequences: config.parallel, contextSize, threads: config.threads }),
+            try: () => model.createContext({ sequences: config.parallel, contextSize, threads }),
             catch: (cause) => new ModelLoadFailed({ model: name, reason: `cannot create a context: ${describe(cause)}` })
           }),
           (context) => Effect.promise(() => context.dispose())
@@ -105,6 +108,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           registered,
           model,
           contextSize,
+          threads,
           loadMillis: Date.now() - started,
           sequence,
           free: Queue.size(pool)

@@ -2,14 +2,6 @@ import { Config, Context, Duration, Effect, Layer } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 
-/**
- * Measured on a 2-core machine with node-llama-cpp's prebuilt CPU binary (no OpenMP): 1 thread
- * decodes 5-7x faster than 2 and ~500x faster than its default of 4 (see BENCHMARKS.md). Its
- * threads spin while waiting, so they must not outnumber the cores left after Node's own thread.
- */
-export const defaultThreads = (cores: number = os.availableParallelism()): number =>
-  Math.max(1, Math.floor(cores / 2))
-
 const home = os.homedir()
 
 /** Splits a list of paths given as `a:b` (or `a;b`, or `a,b`). */
@@ -25,7 +17,8 @@ export const settings = {
   modelsDir: Config.string("SHIMMY_MODELS_DIR").pipe(Config.withDefault("./models")),
   threads: Config.integer("SHIMMY_THREADS").pipe(
     Config.validate({ message: "SHIMMY_THREADS must be at least 1", validation: (n) => n >= 1 }),
-    Config.withDefault(defaultThreads())
+    Config.orElse(() => Config.literal("auto")("SHIMMY_THREADS")),
+    Config.withDefault("auto" as const)
   ),
   parallel: Config.integer("SHIMMY_PARALLEL").pipe(
     Config.validate({ message: "SHIMMY_PARALLEL must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
@@ -58,7 +51,8 @@ export interface ShimmyConfigShape {
   /** explicit model files or directories (`SHIMMY_MODEL_PATHS`, `--model-dirs`) */
   readonly modelPaths: ReadonlyArray<string>
   readonly modelsDir: string
-  readonly threads: number
+  /** CPU threads per context; `auto` picks by the binary and the cores (see `threadsFor`) */
+  readonly threads: number | "auto"
   /** sequences per loaded model: how many requests decode together */
   readonly parallel: number
   /** tokens per sequence, capped at the model's training context */
