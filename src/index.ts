@@ -10,3 +10,9 @@ export { LlamaRuntime, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"
+export { type ChatPrompt } from "./services/LlamaEngine.js"
+export { Embeddings, type EmbeddingResult } from "./services/Embeddings.js"
+export { Grammar } from "./services/Grammar.js"
+/** The HTTP application (seed API and `/v1`), and layers to serve it. */
+export { app, layer as serverLayer, listen, type ListenOptions, serve } from "./http/Server.js"
+export { openAiServices } from "./http/OpenAi.js"
