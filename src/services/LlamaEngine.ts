@@ -45,6 +45,15 @@ export interface LoadedModel {
   readonly free: Effect.Effect<number>
 }
 
+/** A loaded model's scheduler at one moment. */
+export interface SchedulerStats {
+  readonly model: string
+  readonly sequences: number
+  readonly free: number
+  /** requests waiting for a sequence */
+  readonly queued: number
+}
+
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 const quoted = (chars: ReadonlyArray<string>) => chars.map((c) => JSON.stringify(c)).join(", ")
@@ -55,6 +64,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const registry = yield* ModelRegistry
     const llama = yield* LlamaRuntime
     const threads = threadsFor(llama, config.threads)
+    // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
+    const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
 
     const load = (name: string) =>
       Effect.gen(function*() {
@@ -81,6 +92,14 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         const pool = yield* Queue.bounded<LlamaContextSequence>(config.parallel)
         for (let i = 0; i < config.parallel; i++) yield* Queue.offer(pool, context.getSequence())
         const waiting = yield* Ref.make(0)
+        const stats = Effect.all({ size: Queue.size(pool), queued: Ref.get(waiting) }).pipe(
+          // a bounded queue's size goes below zero by the number of takers waiting
+          Effect.map(({ queued, size }) => ({ model: registered.info.name, sequences: config.parallel, free: Math.max(0, size), queued }))
+        )
+        yield* Effect.acquireRelease(
+          Effect.sync(() => void schedulers.set(registered.info.name, stats)),
+          () => Effect.sync(() => void schedulers.delete(registered.info.name))
+        )
 
         // a context has `parallel` sequences; further requests wait in FIFO order, and past
         // `maxQueue` waiting ones they fail at once instead of piling up
@@ -201,7 +220,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       /** Names of the models in memory. */
       loaded: RcMap.keys(models),
       tokenize: (name: string, text: string) => Effect.scoped(Effect.flatMap(acquire(name), (l) => tokenize(l, text))),
-      acquire
+      acquire,
+      /** Per loaded model: its sequences, how many are free and how many requests wait (read-only). */
+      stats: Effect.suspend(() => Effect.all([...schedulers.values()]))
     } as const
   }),
   dependencies: [ModelRegistry.Default, LlamaRuntime.layer]
