@@ -1,9 +1,13 @@
-import { Command, Options } from "@effect/cli"
-import { Config, Console, Effect, Option } from "effect"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
+import { openAiServices } from "../http/OpenAi.js"
 import * as Server from "../http/Server.js"
+import { ServerConfig, type ServerConfigShape, serverSettings, splitOrigins } from "../http/ServerConfig.js"
+import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
-import { engineLayer, modelDirs, threads } from "./Shared.js"
+import { ShimmyConfig } from "../services/ShimmyConfig.js"
+import { configOverrides, modelDirs, threads } from "./Shared.js"
 
 const DEFAULT_BIND = `${Server.DEFAULT_HOST}:${Server.DEFAULT_PORT}`
 
@@ -16,6 +20,49 @@ const port = Options.integer("port").pipe(
   Options.withDescription("Port to listen on; overrides the port of --bind (env SHIMMY_PORT)"),
   Options.map(Option.some),
   Options.withFallbackConfig(Config.option(Config.integer("SHIMMY_PORT")))
+)
+
+const parallel = Options.integer("parallel").pipe(
+  Options.withDescription("Sequences per loaded model: requests that decode together (1-64; env SHIMMY_PARALLEL, default 4)"),
+  Options.optional
+)
+
+const maxQueue = Options.integer("max-queue").pipe(
+  Options.withDescription("Requests that may wait for a sequence; beyond, 503 server_busy (env SHIMMY_MAX_QUEUE, default 64)"),
+  Options.optional
+)
+
+const apiKey = Options.redacted("api-key").pipe(
+  Options.withDescription("Require this key (Authorization: Bearer, x-api-key, or ?api_key= on WebSockets) (env SHIMMY_API_KEY)"),
+  Options.map(Option.some),
+  Options.withFallbackConfig(serverSettings.apiKey)
+)
+
+const corsOrigins = Options.text("cors-origins").pipe(
+  Options.withDescription("Browser origins allowed to call the server, comma-separated, or * (env SHIMMY_CORS_ORIGINS; default none)"),
+  Options.map(splitOrigins),
+  Options.withFallbackConfig(serverSettings.corsOrigins)
+)
+
+const maxBodyBytes = Options.integer("max-body-bytes").pipe(
+  Options.withDescription("Largest request body in bytes; larger ones get 413 (env SHIMMY_MAX_BODY_BYTES, default 1048576)"),
+  Options.withFallbackConfig(serverSettings.maxBodyBytes)
+)
+
+/** Seconds (`10`, `0.5`) or a duration (`500 millis`, `2 minutes`). */
+const parseDuration = (text: string) => {
+  const trimmed = text.trim()
+  const decoded = /^\d+(\.\d+)?$/.test(trimmed) ? Option.some(Duration.seconds(Number(trimmed))) : Duration.decodeUnknown(trimmed)
+  return Option.match(decoded, {
+    onNone: () => Effect.fail(`--shutdown-timeout ${JSON.stringify(text)}: expected seconds or a duration like "500 millis"`),
+    onSome: Effect.succeed
+  })
+}
+
+const shutdownTimeout = Options.text("shutdown-timeout").pipe(
+  Options.withDescription("How long in-flight requests may finish after SIGINT/SIGTERM before they are cancelled (env SHIMMY_SHUTDOWN_TIMEOUT, default 10 seconds)"),
+  Options.mapEffect((text) => Effect.mapError(parseDuration(text), (message) => ValidationError.invalidValue(HelpDoc.p(message)))),
+  Options.withFallbackConfig(serverSettings.shutdownTimeout)
 )
 
 const badBind = (value: string, why: string) =>
@@ -50,8 +97,49 @@ export const parseBind = (value: string, portOverride: Option.Option<number>) =>
     return { host, port: n } satisfies Server.ListenOptions
   })
 
-export const serveCommand = Command.make("serve", { bind, port, modelDirs, threads }, (o) =>
+const checkRange = (flag: string, value: Option.Option<number>, min: number, max: number) =>
+  Option.isSome(value) && (value.value < min || value.value > max)
+    ? Effect.fail(new InvalidRequest({ param: flag, reason: `--${flag} ${value.value} is out of range (${min}-${max})` }))
+    : Effect.void
+
+const options = {
+  bind,
+  port,
+  modelDirs,
+  threads,
+  parallel,
+  maxQueue,
+  apiKey,
+  corsOrigins,
+  maxBodyBytes,
+  shutdownTimeout
+}
+
+type ServeOptions = Command.Command.ParseConfig<typeof options>
+
+/** Engine, registry and config as `engineLayer` builds them, plus the scheduler's flags. */
+const servicesLayer = (o: ServeOptions) =>
+  Layer.mergeAll(LlamaEngine.Default, openAiServices).pipe(
+    Layer.provideMerge(ModelRegistry.Default),
+    Layer.provideMerge(ShimmyConfig.withOverrides({
+      ...configOverrides(o),
+      ...(Option.isSome(o.parallel) ? { parallel: o.parallel.value } : {}),
+      ...(Option.isSome(o.maxQueue) ? { maxQueue: o.maxQueue.value } : {})
+    }))
+  )
+
+const serverConfigOf = (o: ServeOptions): ServerConfigShape => ({
+  apiKey: o.apiKey,
+  corsOrigins: o.corsOrigins,
+  maxBodyBytes: o.maxBodyBytes,
+  shutdownTimeout: o.shutdownTimeout
+})
+
+export const serveCommand = Command.make("serve", options, (o) =>
   Effect.gen(function*() {
+    yield* checkRange("parallel", o.parallel, 1, 64)
+    yield* checkRange("max-queue", o.maxQueue, 0, Number.MAX_SAFE_INTEGER)
+    yield* checkRange("max-body-bytes", Option.some(o.maxBodyBytes), 1, Number.MAX_SAFE_INTEGER)
     const listen = yield* parseBind(o.bind, o.port)
     const registry = yield* ModelRegistry
     // listening comes first: models load when a request first names them
@@ -59,6 +147,8 @@ export const serveCommand = Command.make("serve", { bind, port, modelDirs, threa
     const url = Server.urlOf(server)
     const models = yield* registry.list
     const lines = [`shimmy listening on ${url}`, `  WebSocket: ${url.replace(/^http/, "ws")}/ws/generate`]
+    if (Option.isSome(o.apiKey)) lines.push("  API key required (except /api/health)")
+    if (o.corsOrigins.length > 0) lines.push(`  CORS origins: ${o.corsOrigins.join(", ")}`)
     if (models.length === 0) {
       lines.push("No models found. Put GGUF files in ./models, set SHIMMY_MODEL_PATHS or pass --model-dirs (see `shimmy diag`).")
     } else {
@@ -69,7 +159,15 @@ export const serveCommand = Command.make("serve", { bind, port, modelDirs, threa
       }
     }
     yield* Console.log(lines.join("\n"))
-    // runs until interrupted (SIGINT/SIGTERM); closing the scope stops the server and unloads the models
+    // finalizers run in reverse order, so this is said before the server drains
+    yield* Effect.addFinalizer(() =>
+      Console.log(`shimmy: shutting down; requests in flight may finish within ${Duration.format(o.shutdownTimeout)}`)
+    )
+    // runs until interrupted (SIGINT/SIGTERM); closing the scope drains the server (Server.serve)
+    // and then unloads the models
     return yield* Effect.never
-  }).pipe(Effect.scoped, Effect.provide(engineLayer(o)))
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(Layer.merge(servicesLayer(o), Layer.succeed(ServerConfig, serverConfigOf(o))))
+  )
 ).pipe(Command.withDescription("Start the HTTP, SSE and WebSocket server"))

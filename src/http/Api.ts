@@ -108,6 +108,8 @@ const health = Effect.gen(function*() {
   const loaded = [...(yield* engine.loaded)]
   const list = yield* registry.list
   const memory = process.memoryUsage()
+  const schedulers = yield* engine.stats
+  const sum = (pick: (s: (typeof schedulers)[number]) => number) => schedulers.reduce((n, s) => n + pick(s), 0)
   return HttpServerResponse.unsafeJson({
     status: "healthy",
     models_loaded: loaded.length,
@@ -116,7 +118,10 @@ const health = Effect.gen(function*() {
     uptime_seconds: Math.round(process.uptime()),
     version: VERSION,
     models_available: list.filter((m) => m.status !== "unusable").length,
-    loaded_models: loaded
+    loaded_models: loaded,
+    // what clients wait for: every loaded model's sequences, the free ones, the queued requests
+    sequences: { total: sum((s) => s.sequences), free: sum((s) => s.free), queued: sum((s) => s.queued) },
+    schedulers: schedulers.map((s) => ({ model: s.model, sequences: s.sequences, free: s.free, queued: s.queued }))
   })
 })
 

@@ -1,5 +1,7 @@
-import { HttpServerRequest } from "@effect/platform"
-import { Effect, ParseResult, Schema } from "effect"
+import { HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { Effect, Option, ParseResult, Schema } from "effect"
+import type * as http from "node:http"
 import { InvalidRequest } from "../domain/Errors.js"
 import { GenerateRequest, samplingOf } from "../domain/Generate.js"
 import type { GenerationRequest } from "../services/LlamaEngine.js"
@@ -8,6 +10,7 @@ import type { HttpFailure } from "./Errors.js"
 /** Request bodies: text -> JSON -> schema, each step failing with what the client got wrong. */
 
 type MalformedBody = Extract<HttpFailure, { _tag: "MalformedBody" }>
+type BodyTooLarge = Extract<HttpFailure, { _tag: "BodyTooLarge" }>
 
 const malformed = (reason: string): MalformedBody => ({ _tag: "MalformedBody", reason })
 
@@ -36,14 +39,61 @@ export const decode = <A, I>(schema: Schema.Schema<A, I>) => (json: unknown): Ef
 
 export const decodeGenerate = decode(GenerateRequest)
 
+const utf8 = new TextDecoder("utf-8")
+
+/**
+ * Reads a Node request body, refusing it as soon as it passes `limit`. The rest of an oversized
+ * body is then discarded as it arrives (never kept), as body-parser does: the connection stays
+ * in step, and the client reads the 413 instead of a reset that could swallow it.
+ */
+const readLimited = (incoming: http.IncomingMessage, limit: number | undefined) =>
+  Effect.async<Buffer, MalformedBody | BodyTooLarge>((resume) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const detach = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+    }
+    function onData(chunk: Buffer) {
+      size += chunk.byteLength
+      if (limit !== undefined && size > limit) {
+        detach()
+        chunks.length = 0
+        incoming.resume()
+        resume(Effect.fail({ _tag: "BodyTooLarge", limit }))
+      } else chunks.push(chunk)
+    }
+    function onEnd() {
+      detach()
+      resume(Effect.succeed(Buffer.concat(chunks)))
+    }
+    function onError(error: Error) {
+      detach()
+      resume(Effect.fail(malformed(`the request body could not be read: ${error.message}`)))
+    }
+    if (incoming.readableEnded) return resume(Effect.fail(malformed("the request body was already read")))
+    incoming.on("data", onData)
+    incoming.once("end", onEnd)
+    incoming.once("error", onError)
+    return Effect.sync(detach)
+  })
+
+/**
+ * The body as text, read chunk by chunk against the limit in `HttpIncomingMessage.MaxBodySize`
+ * (set by Guard.ts), so a chunked body without a declared length is never buffered beyond it.
+ */
+export const bodyText: Effect.Effect<string, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> = Effect
+  .gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const limit = Option.getOrUndefined(Option.map(yield* HttpIncomingMessage.MaxBodySize, Number))
+    const bytes = yield* readLimited(NodeHttpServerRequest.toIncomingMessage(request), limit)
+    return utf8.decode(bytes)
+  })
+
 /** The current request's body as JSON. */
-export const jsonBody: Effect.Effect<unknown, MalformedBody, HttpServerRequest.HttpServerRequest> = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const text = yield* request.text.pipe(
-    Effect.mapError((e) => malformed(`the request body could not be read: ${e.description ?? e.reason}`))
-  )
-  return yield* parseJson(text)
-})
+export const jsonBody: Effect.Effect<unknown, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> = Effect
+  .flatMap(bodyText, parseJson)
 
 /** What the engine is asked for a seed API request (HTTP and WebSocket alike). */
 export const generationOf = (request: GenerateRequest): GenerationRequest => ({

@@ -19,6 +19,9 @@ export type HttpFailure =
   | { readonly _tag: "MalformedBody"; readonly reason: string }
   | { readonly _tag: "BodyTooLarge"; readonly limit: number }
   | { readonly _tag: "UpgradeRequired"; readonly path: string }
+  | { readonly _tag: "Unauthorized"; readonly reason: "missing" | "invalid" }
+  | { readonly _tag: "OriginNotAllowed"; readonly origin: string }
+  | { readonly _tag: "ShuttingDown" }
 
 export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
   switch (error._tag) {
@@ -80,6 +83,31 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         message: "Request format is invalid",
         details: `${error.path} is a WebSocket endpoint; connect with a WebSocket client`,
         headers: { upgrade: "websocket", connection: "Upgrade" }
+      }
+    case "Unauthorized":
+      return {
+        status: 401,
+        code: "unauthorized",
+        message: "Authentication required",
+        details: error.reason === "missing"
+          ? "this server requires an API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+          : "the API key is not valid",
+        headers: { "www-authenticate": "Bearer" }
+      }
+    case "OriginNotAllowed":
+      return {
+        status: 403,
+        code: "forbidden",
+        message: "Origin not allowed",
+        details: `requests from ${JSON.stringify(error.origin)} are not allowed; list it in --cors-origins (SHIMMY_CORS_ORIGINS)`
+      }
+    case "ShuttingDown":
+      return {
+        status: 503,
+        code: "server_shutting_down",
+        message: "The server is shutting down",
+        details: "the server is finishing the requests it has and takes no new ones",
+        headers: { connection: "close", "retry-after": "1" }
       }
   }
 }

@@ -1,10 +1,13 @@
 import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Chunk, Console, Data, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
+import { Cause, Chunk, Console, Data, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
 import * as http from "node:http"
 import { apiRouter } from "./Api.js"
 import { errorResponse, internalErrorReply, isEngineError, replyFor } from "./Errors.js"
+import { guarded } from "./Guard.js"
 import { openAiRouter } from "./OpenAi.js"
+import { ServerConfig } from "./ServerConfig.js"
+import { Draining } from "./Shutdown.js"
 
 /** Every route the server answers: the seed API and the OpenAI-compatible `/v1/*` routes. */
 export const router = HttpRouter.concat(apiRouter, openAiRouter)
@@ -78,12 +81,14 @@ const answerFailure = (cause: Cause.Cause<unknown>) =>
     return errorResponse(internalErrorReply)
   })
 
-/** The whole HTTP application. */
-export const app = Effect.catchAllCause(router, answerFailure) satisfies Effect.Effect<
+/** The whole HTTP application: the guard (CORS, API key, body limit, shutdown), then the routes. */
+const routed = Effect.catchAllCause(router, answerFailure) satisfies Effect.Effect<
   HttpServerResponse.HttpServerResponse,
   never,
   unknown
 >
+
+export const app = guarded(routed)
 
 export type AppRequirements = Exclude<Effect.Effect.Context<typeof app>, HttpRouter.HttpRouter.Provided>
 
@@ -124,16 +129,23 @@ const reasonOf = (error: HttpServerError.ServeError): { readonly code: string | 
   return { code, reason }
 }
 
+interface Listening {
+  readonly server: HttpServer.HttpServer
+  /** the Node server underneath, so shutdown can stop accepting before the requests end */
+  readonly node: http.Server
+}
+
 /** Listens on one port in its own scope, so a failed attempt leaves nothing behind. */
 const listenOnce = (host: string, port: number) =>
   Effect.gen(function*() {
     const outer = yield* Effect.scope
     const attempt = yield* Scope.fork(outer, { _tag: "Sequential" } as never)
-    const exit = yield* NodeHttpServer.make(() => http.createServer(), { host, port }).pipe(
+    const node = http.createServer()
+    const exit = yield* NodeHttpServer.make(() => node, { host, port }).pipe(
       Scope.extend(attempt),
       Effect.exit
     )
-    if (Exit.isSuccess(exit)) return exit.value
+    if (Exit.isSuccess(exit)) return { server: exit.value, node } satisfies Listening
     yield* Scope.close(attempt, exit)
     const failure = Cause.failureOption(exit.cause)
     return yield* Option.match(failure, {
@@ -142,8 +154,7 @@ const listenOnce = (host: string, port: number) =>
     })
   })
 
-/** A listening server (not yet serving anything), for the life of the scope. */
-export const listen = (options: ListenOptions): Effect.Effect<HttpServer.HttpServer, ListenFailed, Scope.Scope> =>
+const listening = (options: ListenOptions): Effect.Effect<Listening, ListenFailed, Scope.Scope> =>
   Effect.gen(function*() {
     const fail = (e: HttpServerError.ServeError) =>
       new ListenFailed({ host: options.host, port: options.port, reason: reasonOf(e).reason })
@@ -164,6 +175,10 @@ export const listen = (options: ListenOptions): Effect.Effect<HttpServer.HttpSer
     )
   })
 
+/** A listening server (not yet serving anything), for the life of the scope. */
+export const listen = (options: ListenOptions): Effect.Effect<HttpServer.HttpServer, ListenFailed, Scope.Scope> =>
+  Effect.map(listening(options), (l) => l.server)
+
 /** The address a server listens on, as `http://host:port`. */
 export const urlOf = (server: HttpServer.HttpServer): string => {
   const address = server.address
@@ -172,14 +187,37 @@ export const urlOf = (server: HttpServer.HttpServer): string => {
     : `http+unix://${encodeURIComponent(address.path)}`
 }
 
-/** Listens and serves the app until the scope closes; returns the running server. */
+/**
+ * Listens and serves the app until the scope closes; returns the running server. Closing the
+ * scope shuts down gracefully: the listener stops accepting, new requests on open connections
+ * get 503 `server_shutting_down`, WebSockets close after the answer they are writing, and the
+ * requests in flight run on until `shutdownTimeout`; whatever is left then is interrupted
+ * (which stops its generation and frees its sequence).
+ */
 export const serve = (options: ListenOptions) =>
   Effect.gen(function*() {
-    const server = yield* listen(options)
-    // the platform runs each request on its own fiber, outside this scope; tracking them here
-    // lets shutdown interrupt a long generation instead of waiting for it to finish
+    const config = yield* ServerConfig
+    const { node, server } = yield* listening(options)
+    // the platform runs each request on its own fiber, outside this scope; tracking them here is
+    // what lets shutdown wait for them and then interrupt the rest
     const inFlight = yield* FiberSet.make()
-    yield* server.serve(Effect.withFiberRuntime((fiber) => Effect.zipRight(FiberSet.add(inFlight, fiber), app)))
+    const draining = yield* Deferred.make<void>()
+    const track = Effect.withFiberRuntime<void>((fiber) => FiberSet.add(inFlight, fiber))
+    yield* server.serve(Effect.provideService(Effect.zipRight(track, app), Draining, draining))
+    // added last, so it runs first: before the request handlers are detached and the set is cleared
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Deferred.succeed(draining, undefined)
+        node.close()
+        if (Duration.greaterThan(config.shutdownTimeout, Duration.zero)) {
+          // finalizers run uninterruptibly; the wait must be interruptible for the deadline to cut it
+          yield* Effect.interruptible(FiberSet.awaitEmpty(inFlight)).pipe(Effect.timeoutOption(config.shutdownTimeout))
+        }
+        yield* FiberSet.clear(inFlight)
+        // idle keep-alive connections would otherwise hold the listener open
+        node.closeAllConnections()
+      })
+    )
     return server
   })
 

@@ -70,10 +70,12 @@ describe("shimmy serve", () => {
     return { lines, console }
   }
 
-  it.effect("prints the address and the models, and serves before any model is loaded", () =>
+  it.live("prints the address and the models, and serves before any model is loaded", () =>
     Effect.gen(function*() {
       const { console, lines } = capture()
-      const fiber = yield* run(argv("--bind", "127.0.0.1:0", "--model-dirs", modelsDir, "--threads", "1")).pipe(
+      const fiber = yield* run(
+        argv("--bind", "127.0.0.1:0", "--model-dirs", modelsDir, "--threads", "1", "--shutdown-timeout", "300 millis")
+      ).pipe(
         Effect.withConsole(console),
         Effect.provide(NodeContext.layer),
         Effect.fork
@@ -89,7 +91,7 @@ describe("shimmy serve", () => {
       expect(output).toContain("TinyStories-656K-Q8_0")
       const health = yield* Effect.promise(() => fetch(`${url}/api/health`).then((r) => r.json() as Promise<any>))
       expect(health).toMatchObject({ status: "healthy", models_loaded: 0 })
-      // a generation in flight (~3 s to run to its end) must not hold up the shutdown
+      // a generation in flight (~3 s to run to its end) holds up the shutdown no longer than the deadline
       const streaming = yield* Effect.promise(() =>
         fetch(`${url}/api/generate`, {
           method: "POST",
@@ -100,7 +102,9 @@ describe("shimmy serve", () => {
       yield* Effect.promise(() => reader.read())
       const stopping = performance.now()
       yield* Fiber.interrupt(fiber)
-      expect(performance.now() - stopping).toBeLessThan(1000)
+      const stopped = performance.now() - stopping
+      expect(stopped).toBeGreaterThanOrEqual(250)
+      expect(stopped).toBeLessThan(2000)
       const rest = yield* Effect.promise(async () => {
         let text = ""
         for (;;) {

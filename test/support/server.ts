@@ -1,9 +1,10 @@
 import { HttpServer } from "@effect/platform"
-import { Context, Effect, Layer, ManagedRuntime } from "effect"
+import { Context, Duration, Effect, Layer, ManagedRuntime, Option } from "effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { openAiServices } from "../../src/http/OpenAi.js"
 import * as Server from "../../src/http/Server.js"
+import { ServerConfig, type ServerConfigShape } from "../../src/http/ServerConfig.js"
 import { LlamaEngine } from "../../src/services/LlamaEngine.js"
 import { ModelRegistry } from "../../src/services/ModelRegistry.js"
 import { ShimmyConfig, type ShimmyConfigShape } from "../../src/services/ShimmyConfig.js"
@@ -39,6 +40,19 @@ export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) =>
     Layer.provideMerge(testConfig(overrides))
   )
 
+/**
+ * Server settings for tests, not from the environment: open, no CORS, the 1 MiB body limit, and
+ * no grace period on close (a test that wants one says so).
+ */
+export const testServerConfig = (overrides: Partial<ServerConfigShape> = {}) =>
+  Layer.succeed(ServerConfig, {
+    apiKey: Option.none(),
+    corsOrigins: [],
+    maxBodyBytes: 1024 * 1024,
+    shutdownTimeout: Duration.zero,
+    ...overrides
+  })
+
 export interface RunningServer {
   /** `http://127.0.0.1:PORT`, no trailing slash */
   readonly url: string
@@ -49,7 +63,7 @@ export interface RunningServer {
 
 export class TestServer extends Context.Tag("test/TestServer")<TestServer, RunningServer>() {
   /** The running server and the services behind it (for in-process comparisons). */
-  static readonly layerWith = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  static readonly layerWith = (overrides: Partial<ShimmyConfigShape> = {}, server: Partial<ServerConfigShape> = {}) =>
     Layer.effect(
       TestServer,
       Effect.map(HttpServer.HttpServer, (server): RunningServer => {
@@ -59,7 +73,7 @@ export class TestServer extends Context.Tag("test/TestServer")<TestServer, Runni
       })
     ).pipe(
       Layer.provideMerge(Server.layer({ host: "127.0.0.1", port: 0 })),
-      Layer.provideMerge(testServices(overrides))
+      Layer.provideMerge(Layer.merge(testServices(overrides), testServerConfig(server)))
     )
 
   static readonly layer = TestServer.layerWith()
@@ -67,9 +81,10 @@ export class TestServer extends Context.Tag("test/TestServer")<TestServer, Runni
 
 /** Starts the server; `close` stops it and unloads the models. */
 export const startServer = async (
-  overrides: Partial<ShimmyConfigShape> = {}
+  overrides: Partial<ShimmyConfigShape> = {},
+  settings: Partial<ServerConfigShape> = {}
 ): Promise<RunningServer & { readonly close: () => Promise<void> }> => {
-  const runtime = ManagedRuntime.make(TestServer.layerWith(overrides))
+  const runtime = ManagedRuntime.make(TestServer.layerWith(overrides, settings))
   const server = await runtime.runPromise(TestServer)
   return { ...server, close: () => runtime.dispose() }
 }

@@ -1,0 +1,110 @@
+import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Deferred, Effect, Option, Redacted } from "effect"
+import * as crypto from "node:crypto"
+import { type ErrorReply, errorResponse, type HttpFailure, replyFor } from "./Errors.js"
+import { openAiErrorResponse } from "./openai/Errors.js"
+import { ServerConfig } from "./ServerConfig.js"
+import { Draining } from "./Shutdown.js"
+
+/**
+ * What every request passes before it reaches a route: CORS, shutdown, the API key and the body
+ * size. Refusals use the error format of the path (OpenAI's under `/v1`).
+ */
+
+/** Open without a key, and what load balancers and supervisors poll. */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/health"])
+
+const digest = (text: string) => crypto.createHash("sha256").update(text, "utf8").digest()
+
+/**
+ * Compares digests, not the strings: `timingSafeEqual` needs equal lengths, and comparing
+ * fixed-size hashes in constant time tells nothing about the key's length or prefix.
+ */
+const sameKey = (expected: Buffer, given: string) => crypto.timingSafeEqual(expected, digest(given))
+
+/** The key a client sent: `Authorization: Bearer`, `x-api-key`, or (WebSockets only) `?api_key=`. */
+const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): ReadonlyArray<string> => {
+  const sent: Array<string> = []
+  const bearer = /^Bearer\s+(.+)$/i.exec(request.headers["authorization"] ?? "")
+  if (bearer !== null) sent.push(bearer[1]!.trim())
+  const header = request.headers["x-api-key"]
+  if (header !== undefined) sent.push(header.trim())
+  // browsers cannot set headers on a WebSocket, so the upgrade may carry the key in the URL
+  if (url.pathname.startsWith("/ws/")) {
+    const query = url.searchParams.get("api_key")
+    if (query !== null) sent.push(query)
+  }
+  return sent
+}
+
+const parseUrl = (raw: string): URL => {
+  try {
+    return new URL(raw, "http://localhost")
+  } catch {
+    return new URL("http://localhost/")
+  }
+}
+
+const PREFLIGHT_MAX_AGE = "600"
+
+export const guarded = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | ServerConfig | HttpServerRequest.HttpServerRequest> =>
+  Effect.gen(function*() {
+    const config = yield* ServerConfig
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const url = parseUrl(request.url)
+    const path = url.pathname
+    const openAi = path === "/v1" || path.startsWith("/v1/")
+    const origin = request.headers["origin"]
+    const anyOrigin = config.corsOrigins.includes("*")
+    const originAllowed = origin !== undefined && (anyOrigin || config.corsOrigins.includes(origin))
+
+    // only an allowed origin learns anything: browsers hide the answer from every other one
+    const cors: Record<string, string> = originAllowed
+      ? { "access-control-allow-origin": anyOrigin ? "*" : origin, vary: "Origin", "access-control-expose-headers": "retry-after" }
+      : {}
+    const refuse = (failure: HttpFailure) => {
+      const reply: ErrorReply = replyFor(failure)
+      const withCors = { ...reply, headers: { ...reply.headers, ...cors } }
+      return Effect.succeed(openAi ? openAiErrorResponse(withCors) : errorResponse(withCors))
+    }
+
+    // a browser page from another origin: refused outright rather than left to the browser,
+    // since browsers enforce nothing on WebSockets and still send "simple" POSTs
+    if (origin !== undefined && !originAllowed) return yield* refuse({ _tag: "OriginNotAllowed", origin })
+
+    if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
+      const asked = request.headers["access-control-request-headers"]
+      return HttpServerResponse.empty({
+        status: 204,
+        headers: {
+          ...cors,
+          "access-control-allow-methods": "GET, POST, OPTIONS",
+          "access-control-allow-headers": asked ?? "authorization, content-type, x-api-key",
+          "access-control-max-age": PREFLIGHT_MAX_AGE
+        }
+      })
+    }
+
+    const draining = yield* Draining
+    if (yield* Deferred.isDone(draining)) return yield* refuse({ _tag: "ShuttingDown" })
+
+    if (Option.isSome(config.apiKey) && !PUBLIC_PATHS.has(path)) {
+      const expected = digest(Redacted.value(config.apiKey.value))
+      const sent = credentials(request, url)
+      if (!sent.some((key) => sameKey(expected, key))) {
+        return yield* refuse({ _tag: "Unauthorized", reason: sent.length === 0 ? "missing" : "invalid" })
+      }
+    }
+
+    // a declared length over the limit is refused before a byte is read; a chunked body is
+    // counted while it is read (Body.ts) against the same limit
+    const declared = Number(request.headers["content-length"] ?? "0")
+    if (Number.isFinite(declared) && declared > config.maxBodyBytes) {
+      return yield* refuse({ _tag: "BodyTooLarge", limit: config.maxBodyBytes })
+    }
+
+    const response = yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(config.maxBodyBytes))
+    return Object.keys(cors).length > 0 ? HttpServerResponse.setHeaders(response, cors) : response
+  })

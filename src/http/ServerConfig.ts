@@ -1,0 +1,41 @@
+import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+
+/** Splits `a,b` into origins; `*` allows any. */
+export const splitOrigins = (value: string): ReadonlyArray<string> =>
+  value.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter((o) => o.length > 0)
+
+/** Settings only the HTTP server reads, declared once (env `SHIMMY_*`); `serve` flags fall back to these. */
+export const serverSettings = {
+  apiKey: Config.option(Config.redacted("SHIMMY_API_KEY")).pipe(
+    // an empty key would let everyone in while looking protected
+    Config.map(Option.filter((key) => Redacted.value(key).length > 0))
+  ),
+  corsOrigins: Config.string("SHIMMY_CORS_ORIGINS").pipe(
+    Config.map(splitOrigins),
+    Config.withDefault([] as ReadonlyArray<string>)
+  ),
+  maxBodyBytes: Config.integer("SHIMMY_MAX_BODY_BYTES").pipe(
+    Config.validate({ message: "SHIMMY_MAX_BODY_BYTES must be at least 1", validation: (n) => n >= 1 }),
+    Config.withDefault(1024 * 1024)
+  ),
+  shutdownTimeout: Config.duration("SHIMMY_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+}
+
+export interface ServerConfigShape {
+  /** clients must send it (`Authorization: Bearer`, `x-api-key`, or `?api_key=` on WebSockets); none: open */
+  readonly apiKey: Option.Option<Redacted.Redacted>
+  /** origins browsers may call from (`*`: any); empty: cross-origin browser requests are refused */
+  readonly corsOrigins: ReadonlyArray<string>
+  /** largest request body read; larger ones get 413 */
+  readonly maxBodyBytes: number
+  /** how long in-flight requests may run on after a shutdown signal before they are cancelled */
+  readonly shutdownTimeout: Duration.Duration
+}
+
+export class ServerConfig extends Context.Tag("shimmy/http/ServerConfig")<ServerConfig, ServerConfigShape>() {
+  static readonly fromEnv = Layer.effect(ServerConfig, Config.all(serverSettings))
+
+  /** The environment's settings with some replaced (the `serve` flags, tests). */
+  static readonly withOverrides = (overrides: Partial<ServerConfigShape>) =>
+    Layer.effect(ServerConfig, Effect.map(Config.all(serverSettings), (base): ServerConfigShape => ({ ...base, ...overrides })))
+}
