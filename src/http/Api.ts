@@ -67,6 +67,12 @@ const generate = Effect.gen(function*() {
   return Sse.response(sseFrames(yield* Sse.started(events)))
 })
 
+/**
+ * Models in memory: those with a scheduler. The engine's `loaded` also names models whose load
+ * is under way or failed (their RcMap entry), which are not loaded.
+ */
+const loadedModels = (engine: LlamaEngine) => Effect.map(engine.stats, (stats) => stats.map((s) => s.model))
+
 // --- GET /api/models -------------------------------------------------------------------------
 
 const describeModel = (m: ModelInfo): string => {
@@ -78,7 +84,7 @@ const describeModel = (m: ModelInfo): string => {
 const models = Effect.gen(function*() {
   const registry = yield* ModelRegistry
   const engine = yield* LlamaEngine
-  const loaded = new Set(yield* engine.loaded)
+  const loaded = new Set(yield* loadedModels(engine))
   const list = yield* registry.list
   return HttpServerResponse.unsafeJson({
     models: list.map((m) => ({
@@ -105,10 +111,10 @@ const models = Effect.gen(function*() {
 const health = Effect.gen(function*() {
   const registry = yield* ModelRegistry
   const engine = yield* LlamaEngine
-  const loaded = [...(yield* engine.loaded)]
+  const schedulers = yield* engine.stats
+  const loaded = schedulers.map((s) => s.model)
   const list = yield* registry.list
   const memory = process.memoryUsage()
-  const schedulers = yield* engine.stats
   const sum = (pick: (s: (typeof schedulers)[number]) => number) => schedulers.reduce((n, s) => n + pick(s), 0)
   return HttpServerResponse.unsafeJson({
     status: "healthy",
