@@ -25,8 +25,17 @@ export const postJson = async (url: string, body: unknown, init: RequestInit = {
   return { status: response.status, headers: response.headers, body: text.length > 0 ? JSON.parse(text) : undefined }
 }
 
+export interface SseAnswer {
+  readonly status: number
+  readonly headers: Headers
+  /** every event's data (none when the status is not 200) */
+  readonly events: ReadonlyArray<string>
+  /** the error body when the status is not 200 */
+  readonly error: any
+}
+
 /** A streamed answer: the status, and the `data` of every event (empty when not 200). */
-export const postSse = async (url: string, body: unknown, init: RequestInit = {}) => {
+export const postSse = async (url: string, body: unknown, init: RequestInit = {}): Promise<SseAnswer> => {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", ...init.headers },
@@ -34,11 +43,11 @@ export const postSse = async (url: string, body: unknown, init: RequestInit = {}
     ...(init.signal ? { signal: init.signal } : {})
   })
   if (response.status !== 200) {
-    return { status: response.status, headers: response.headers, events: [] as Array<string>, error: await response.json() as any }
+    return { status: response.status, headers: response.headers, events: [], error: await response.json() }
   }
   const events: Array<string> = []
   for await (const data of sseData(response)) events.push(data)
-  return { status: response.status, headers: response.headers, events, error: undefined as any }
+  return { status: response.status, headers: response.headers, events, error: undefined }
 }
 
 /** The text of a streamed /api/generate answer, and its last chunk's finish_reason. */
