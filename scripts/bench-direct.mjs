@@ -13,7 +13,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const job = JSON.parse(process.argv[2] ?? "{}")
 
 const { Config, Effect, Scope } = await import("effect")
-const lib = await import(pathToFileURL(path.join(root, "dist/src/index.js")).href)
+// only the modules that resolve the runtime, so that the RSS before the load is Node plus llama.cpp
+const lib = {
+  ...(await import(pathToFileURL(path.join(root, "dist/src/services/LlamaRuntime.js")).href)),
+  ...(await import(pathToFileURL(path.join(root, "dist/src/services/ShimmyConfig.js")).href))
+}
 
 const config = await Effect.runPromise(Config.all(lib.settings))
 const scope = await Effect.runPromise(Scope.make())
@@ -67,8 +71,35 @@ const tokenize = (text) => {
 // the sampling Generation.ts passes for a greedy request
 const sampling = { temperature: 0, topK: 40, topP: 0.95, minP: 0.05 }
 
+// with "viaGeneration", requests go through Shimmy's per-token loop (dist/src/services/Generation.js:
+// detokenizing, whole characters, stop strings) instead of the bare evaluate loop below
+const generation = job.viaGeneration === true ? await import(pathToFileURL(path.join(root, "dist/src/services/Generation.js")).href) : undefined
+
+const runGeneration = async (sequence, promptTokens, started) => {
+  let first
+  let last
+  let count = 0
+  const events = generation.generate({
+    model,
+    sequence,
+    promptTokens,
+    sampling: { temperature: 0, maxTokens: job.tokens, stop: [] },
+    contextSize
+  })
+  for await (const event of events) {
+    if (event._tag !== "Token") {
+      count = event.usage.completion_tokens ?? event.usage.completionTokens ?? count
+      continue
+    }
+    last = performance.now()
+    first ??= last
+  }
+  return { tokens: count, latency: performance.now() - started, ttft: first - started, gap: count > 1 ? (last - first) / (count - 1) : null }
+}
+
 /** One request on a sequence, with Generation.ts's prefix reuse; times relative to `started`. */
 const run = async (sequence, promptTokens, started) => {
+  if (generation !== undefined) return runGeneration(sequence, promptTokens, started)
   const history = sequence.contextTokens
   const reusable = Math.min(history.length, promptTokens.length - 1)
   let common = 0

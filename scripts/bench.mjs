@@ -3,7 +3,7 @@
 //
 //   npm run bench -- [--model PATH] [--k 1,4,16] [--rounds N] [--tokens 128]
 //                    [--transports json,sse,chat,ws,completions] [--threads N|auto] [--parallel N]
-//                    [--context-size N] [--no-direct] [--json]
+//                    [--context-size N] [--no-direct] [--direct-generation] [--json]   (--render FILE: tables of a saved --json)
 //   npm run bench -- --url http://127.0.0.1:8080 --model NAME [--transports chat,completions]
 //                    [--pid PID] [--gguf PATH]   (another server: llama-server, Ollama, ...)
 //
@@ -33,7 +33,7 @@ const parseArgs = (argv) => {
     const a = argv[i]
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`)
     const [key, inline] = a.slice(2).split("=", 2)
-    if (["json", "no-direct", "help"].includes(key)) o[key] = true
+    if (["json", "no-direct", "direct-generation", "help"].includes(key)) o[key] = true
     else o[key] = inline ?? argv[++i]
   }
   return o
@@ -393,12 +393,17 @@ const runDirect = (job) => {
   return JSON.parse(r.stdout.trim().split("\n").pop())
 }
 
-/** Rounds per K: --rounds, else as many as fit ~10 s a cell (3 to 5), from the warm K=1 speed. */
+/** Rounds per K: --rounds, else as many as fit ~8 s a cell (2 to 5), from the warm K=1 speed. */
 const roundsFor = (k, warmTokS, parallel) => {
   if (fixedRounds !== undefined) return fixedRounds
   // K requests over `parallel` sequences: batching gains little on a CPU, so assume ~1.3x at most
   const roundSeconds = (k * tokens) / (warmTokS * (k > 1 && parallel > 1 ? 1.3 : 1))
-  return Math.max(3, Math.min(5, Math.floor(10 / roundSeconds)))
+  return Math.max(2, Math.min(5, Math.floor(8 / roundSeconds)))
+}
+
+if (args.render !== undefined) {
+  render(JSON.parse(fs.readFileSync(args.render, "utf8")))
+  process.exit(0)
 }
 
 // --- main ---------------------------------------------------------------------------------------
@@ -491,6 +496,11 @@ if (!args["no-direct"] && ggufPath !== undefined && !external) {
     info: direct.info,
     cells: Object.fromEntries(direct.cells.map((c) => [c.k, summarize(c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss })))]))
   }
+  if (args["direct-generation"] === true) {
+    // the same, through Shimmy's per-token loop: what Generation.ts costs without HTTP or Effect
+    const via = runDirect({ model: ggufPath, ks, rounds: roundsPlan, tokens, promptStart: counter + 5000, viaGeneration: true })
+    report.directGeneration = { cells: Object.fromEntries(via.cells.map((c) => [c.k, summarize(c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss })))])) }
+  }
 } else if (external && ggufPath !== undefined && !args["no-direct"]) {
   const direct = runDirect({ model: path.resolve(ggufPath), ks, rounds: roundsPlan, tokens, promptStart: counter })
   report.direct = { loadMillis: direct.loadMillis, info: direct.info, cells: Object.fromEntries(direct.cells.map((c) => [c.k, summarize(c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss })))])) }
@@ -499,9 +509,12 @@ report.loadAfter = loadAverage()
 
 // --- output -------------------------------------------------------------------------------------
 
-if (asJson) {
-  console.log(JSON.stringify(report, null, 2))
-} else {
+if (asJson) console.log(JSON.stringify(report, null, 2))
+else render(report)
+
+/** The tables of a report (this run's, or a saved `--json` one given to `--render FILE`). */
+function render(report) {
+  const { ks, transports } = report
   const head = ["transport", "K", "rounds", "tok/s med", "min", "max", "x direct", "lat p50", "p95", "TTFT p50", "p95", "gap ms", "srv CPU%", "cli CPU%", "RSS MiB"]
   const rows = [head]
   const row = (name, k, c, ratio) => [
@@ -517,6 +530,12 @@ if (asJson) {
     }
   }
   if (report.direct) for (const k of ks) rows.push(row("direct", k, report.direct.cells[k], 1))
+  if (report.directGeneration) {
+    for (const k of ks) {
+      const c = report.directGeneration.cells[k]
+      rows.push(row("direct+gen", k, c, c.tokS.median / report.direct.cells[k].tokS.median))
+    }
+  }
   const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   console.log("")
   for (const r of rows) console.log(r.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  "))
