@@ -49,13 +49,6 @@ const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>
   }
 }
 
-/** Asks for the next token; a failure is kept for the `await` that reads it, not reported as unhandled meanwhile. */
-const ask = (tokens: AsyncIterator<Token, void>) => {
-  const next = tokens.next()
-  next.catch(() => undefined)
-  return next
-}
-
 /**
  * Evaluates the prompt on a sequence and yields text as it is generated, then one `Done`.
  * Text is yielded only in whole characters, with stop strings removed. Returning early (the
@@ -82,46 +75,29 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   let finish: FinishReason = "length"
   let stoppedByString = false
 
-  const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))[Symbol.asyncIterator]()
-  // the next token is asked for before this one's text is yielded, so llama.cpp decodes it while the
-  // consumer renders and writes the text (one token ahead, and only when another token is wanted)
-  let next: Promise<IteratorResult<Token, void>> | undefined = ask(tokens)
-  try {
-    while (next !== undefined) {
-      const step = await next
-      next = undefined
-      if (step.done === true) break
-      const token = step.value
-      generated.push(token)
-      if (input.stopTokens?.includes(token) === true) {
+  const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))
+  for await (const token of tokens) {
+    generated.push(token)
+    if (input.stopTokens?.includes(token) === true) {
+      finish = "stop"
+      break
+    }
+    pending.push(token)
+    const text = model.detokenize(pending, false, context)
+    const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
+    if (whole) {
+      const count = pending.length
+      context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
+      pending = []
+      const { emit, stopped } = stop.push(text)
+      if (emit.length > 0) yield tokenEvent(emit, count)
+      if (stopped) {
         finish = "stop"
+        stoppedByString = true
         break
       }
-      pending.push(token)
-      const text = model.detokenize(pending, false, context)
-      const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
-      if (whole) {
-        const count = pending.length
-        context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
-        pending = []
-        const { emit, stopped } = stop.push(text)
-        if (stopped) {
-          if (emit.length > 0) yield tokenEvent(emit, count)
-          finish = "stop"
-          stoppedByString = true
-          break
-        }
-        if (generated.length < limit) next = ask(tokens)
-        if (emit.length > 0) yield tokenEvent(emit, count)
-        continue
-      }
-      if (generated.length >= limit) break
-      next = ask(tokens)
     }
-  } finally {
-    // a consumer that stops early leaves at most one decode in flight: let it end, then end the evaluation
-    if (next !== undefined) await next.catch(() => undefined)
-    await tokens.return?.()
+    if (generated.length >= limit) break
   }
   // the loop ended without break: an end-of-generation token
   if (generated.length < limit && finish === "length") finish = "stop"
