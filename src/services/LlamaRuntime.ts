@@ -9,12 +9,16 @@ export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.sys
 /**
  * The threads a context gets. Measured on a 2-core machine (BENCHMARKS.md): node-llama-cpp's
  * prebuilt CPU binary has no OpenMP and starts its worker threads anew for every batch, which
- * makes 2 threads 5-7x slower than 1 there (and its own default of 4, ~500x slower); a binary
- * built with OpenMP keeps its threads and gains from every core. `auto` is therefore every math
- * core with OpenMP, else half of them (1 on a 2-core machine).
+ * makes 2 threads 5-7x slower than 1 there (and its own default of 4, ~500x slower). A binary
+ * built with OpenMP keeps its threads, but taking every core still starves Node's own thread:
+ * bench-25m halves with 2 threads, and bench-110m gains nothing at K=1. So `auto` leaves one
+ * core to Node with OpenMP, and takes half the cores without it: 1 on a 2-core machine either way.
  */
-export const threadsFor = (llama: Llama, setting: number | "auto"): number =>
-  setting !== "auto" ? setting : usesOpenMp(llama) ? Math.max(1, llama.cpuMathCores) : Math.max(1, Math.floor(llama.cpuMathCores / 2))
+export const threadsFor = (llama: Llama, setting: number | "auto"): number => {
+  if (setting !== "auto") return setting
+  const cores = Math.max(1, llama.cpuMathCores)
+  return usesOpenMp(llama) ? Math.max(1, cores - 1) : Math.max(1, Math.floor(cores / 2))
+}
 
 /** The native llama.cpp binding: one per process, disposed with its scope. */
 export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntime, Llama>() {
