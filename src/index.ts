@@ -16,3 +16,4 @@ export { Grammar } from "./services/Grammar.js"
 /** The HTTP application (seed API and `/v1`), and layers to serve it. */
 export { app, layer as serverLayer, listen, type ListenOptions, serve } from "./http/Server.js"
 export { openAiServices } from "./http/OpenAi.js"
+export { ServerConfig, type ServerConfigShape, serverSettings } from "./http/ServerConfig.js"
