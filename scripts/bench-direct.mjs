@@ -73,6 +73,7 @@ const sampling = { temperature: 0, topK: 40, topP: 0.95, minP: 0.05 }
 
 // with "viaGeneration", requests go through Shimmy's per-token loop (dist/src/services/Generation.js:
 // detokenizing, whole characters, stop strings) instead of the bare evaluate loop below
+const { reusePrefix } = await import(pathToFileURL(path.join(root, "dist/src/services/Generation.js")).href)
 const generation = job.viaGeneration === true ? await import(pathToFileURL(path.join(root, "dist/src/services/Generation.js")).href) : undefined
 
 const runGeneration = async (sequence, promptTokens, started) => {
@@ -100,13 +101,7 @@ const runGeneration = async (sequence, promptTokens, started) => {
 /** One request on a sequence, with Generation.ts's prefix reuse; times relative to `started`. */
 const run = async (sequence, promptTokens, started) => {
   if (generation !== undefined) return runGeneration(sequence, promptTokens, started)
-  const history = sequence.contextTokens
-  const reusable = Math.min(history.length, promptTokens.length - 1)
-  let common = 0
-  while (common < reusable && history[common] === promptTokens[common]) common++
-  if (common < sequence.nextTokenIndex) {
-    await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }])
-  }
+  const common = await reusePrefix(sequence, promptTokens)
   const begun = performance.now()
   let first
   let last

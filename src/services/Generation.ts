@@ -50,14 +50,11 @@ const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>
 }
 
 /**
- * Evaluates the prompt on a sequence and yields text as it is generated, then one `Done`.
- * Text is yielded only in whole characters, with stop strings removed. Returning early (the
- * consumer stops) ends the underlying evaluation after the token in progress.
+ * Keeps what a sequence already evaluated of the prompt and erases the rest; returns how many
+ * prompt tokens it keeps. At least one token is left to evaluate anew, so there are logits to
+ * sample from.
  */
-export async function* generate(input: GenerationInput): AsyncGenerator<GenerationEvent, void, undefined> {
-  const { model, promptTokens, sequence } = input
-  // keep what this sequence already evaluated of the prompt; at least one token is evaluated
-  // anew so there are logits to sample from
+export const reusePrefix = async (sequence: LlamaContextSequence, promptTokens: ReadonlyArray<Token>): Promise<number> => {
   const history = sequence.contextTokens
   const reusable = Math.min(history.length, promptTokens.length - 1)
   let common = 0
@@ -65,6 +62,17 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   if (common < sequence.nextTokenIndex) {
     await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }])
   }
+  return common
+}
+
+/**
+ * Evaluates the prompt on a sequence and yields text as it is generated, then one `Done`.
+ * Text is yielded only in whole characters, with stop strings removed. Returning early (the
+ * consumer stops) ends the underlying evaluation after the token in progress.
+ */
+export async function* generate(input: GenerationInput): AsyncGenerator<GenerationEvent, void, undefined> {
+  const { model, promptTokens, sequence } = input
+  const common = await reusePrefix(sequence, promptTokens)
 
   // the last token of a sequence is generated but never evaluated, so contextSize - prompt fit
   const limit = Math.min(input.sampling.maxTokens, input.contextSize - promptTokens.length)
