@@ -2,8 +2,7 @@ import { Command } from "@effect/cli"
 import { Console, Effect, Layer } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
-import { getLlamaGpuTypes } from "node-llama-cpp"
-import { LlamaRuntime, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
+import { LlamaRuntime, loadNodeLlamaCpp, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { formatBytes } from "../Format.js"
@@ -28,6 +27,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, (o) =>
     const registry = yield* ModelRegistry
     const llama = yield* LlamaRuntime
     const cpus = os.cpus()
+    const { getLlamaGpuTypes } = yield* loadNodeLlamaCpp
     const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
     const lines = [
       `shimmy        ${VERSION}`,

@@ -1,17 +1,10 @@
 import { Effect } from "effect"
-import {
-  type ChatHistoryItem,
-  type ChatWrapper,
-  LlamaText,
-  type LlamaModel,
-  resolveChatWrapper,
-  SpecialToken,
-  SpecialTokensText,
-  type Token
-} from "node-llama-cpp"
+import type * as NodeLlamaCpp from "node-llama-cpp"
+import type { ChatHistoryItem, ChatWrapper, LlamaModel, LlamaText, Token } from "node-llama-cpp"
 import { GenerationFailed, InvalidRequest } from "../domain/Errors.js"
 import type { ChatMessage } from "../domain/Generate.js"
 import { unsupportedCharacters, type VocabularyGuard } from "./Gguf.js"
+import { loadNodeLlamaCpp } from "./LlamaRuntime.js"
 
 /** A conversation rendered for one model: the prompt tokens and where its template ends a turn. */
 export interface RenderedChat {
@@ -35,7 +28,7 @@ const roleTitle = { system: "System", user: "User", model: "Assistant" } as cons
  * GeneralChatWrapper writes "### Human", and '#' is not in those vocabularies). The prompt ends
  * without a space because SPM tokens carry their leading space.
  */
-export const genericTemplate: Template = {
+export const genericTemplate = ({ LlamaText, SpecialToken }: typeof NodeLlamaCpp): Template => ({
   wrapperName: "Generic",
   generateContextState: ({ chatHistory }) => {
     const last = chatHistory.at(-1)
@@ -50,18 +43,18 @@ export const genericTemplate: Template = {
       stopGenerationTriggers: [LlamaText(new SpecialToken("EOS")), ...["User:", "System:", "Assistant:"].map((t) => LlamaText(`\n${t}`))]
     }
   }
-}
+})
 
 // resolving parses the GGUF's Jinja template: once per loaded model
 const wrappers = new WeakMap<LlamaModel, Template>()
 
 /** The model's own template (Jinja, or a known family node-llama-cpp recognises), else the generic one. */
-export const chatWrapperFor = (model: LlamaModel): Template => {
+export const chatWrapperFor = (llamaCpp: typeof NodeLlamaCpp, model: LlamaModel): Template => {
   const cached = wrappers.get(model)
   if (cached !== undefined) return cached
   const wrapper = typeof model.fileInfo.metadata.tokenizer?.chat_template === "string"
-    ? resolveChatWrapper(model, { warningLogs: false })
-    : genericTemplate
+    ? llamaCpp.resolveChatWrapper(model, { warningLogs: false })
+    : genericTemplate(llamaCpp)
   wrappers.set(model, wrapper)
   return wrapper
 }
@@ -83,7 +76,7 @@ const historyOf = (messages: ReadonlyArray<ChatMessage>): Array<ChatHistoryItem>
 }
 
 /** Every character the tokenizer will see as text, control-token text included. */
-const textOf = (text: LlamaText): string =>
+const textOf = ({ SpecialTokensText }: typeof NodeLlamaCpp, text: LlamaText): string =>
   text.values.map((v) => (typeof v === "string" ? v : v instanceof SpecialTokensText ? v.value : "")).join("")
 
 const quoted = (chars: ReadonlyArray<string>) => chars.slice(0, 16).map((c) => JSON.stringify(c)).join(", ")
@@ -108,13 +101,14 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
   if (messages.length === 0) {
     return yield* Effect.fail(new InvalidRequest({ param: "messages", reason: "messages must not be empty" }))
   }
-  const wrapper = chatWrapperFor(target.model)
+  const llamaCpp = yield* loadNodeLlamaCpp
+  const wrapper = chatWrapperFor(llamaCpp, target.model)
   const state = yield* Effect.try({
     try: () => wrapper.generateContextState({ chatHistory: historyOf(messages) }),
     catch: (cause) =>
       new InvalidRequest({ param: "messages", reason: `the chat template of '${target.name}' rejected the messages: ${describe(cause)}` })
   })
-  const bad = unsupportedCharacters(target.vocabulary, textOf(state.contextText))
+  const bad = unsupportedCharacters(target.vocabulary, textOf(llamaCpp, state.contextText))
   if (bad.length > 0) {
     const fromMessages = unsupportedCharacters(target.vocabulary, messages.map((m) => m.content).join(""))
     return yield* Effect.fail(
@@ -139,7 +133,7 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
   const stops: Array<string> = []
   const stopTokens: Array<Token> = []
   for (const trigger of state.stopGenerationTriggers) {
-    const text = textOf(trigger)
+    const text = textOf(llamaCpp, trigger)
     const special = trigger.values.some((v) => typeof v !== "string")
     if (!special) {
       if (text.length > 0) stops.push(text)
@@ -147,7 +141,7 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
     }
     // a control token (e.g. "<|im_end|>") is detokenized to nothing, so it is matched as a token
     if (unsupportedCharacters(target.vocabulary, text).length > 0) continue
-    const ids = LlamaText(trigger).tokenize(tokenizer)
+    const ids = llamaCpp.LlamaText(trigger).tokenize(tokenizer)
     if (ids.length === 1) {
       const id = ids[0]!
       if (!target.model.isSpecialToken(id)) stops.push(text)

@@ -1,5 +1,5 @@
 import { Effect, Either } from "effect"
-import { type GbnfJsonSchema, type LlamaGrammar, LlamaText } from "node-llama-cpp"
+import type { GbnfJsonSchema, LlamaGrammar, LlamaText } from "node-llama-cpp"
 import { InvalidRequest } from "../domain/Errors.js"
 import { LlamaRuntime } from "./LlamaRuntime.js"
 
@@ -123,16 +123,23 @@ export const toGbnfSchema = (schema: unknown): Either.Either<GbnfJsonSchema, Inv
   }
 }
 
+type StopTrigger = LlamaGrammar["stopGenerationTriggers"][number]
+
+// a trigger is a string, a list of strings and tokens, or a LlamaText (a value import of its class
+// would load node-llama-cpp with this module)
+const isLlamaText = (trigger: StopTrigger): trigger is LlamaText => typeof trigger !== "string" && !Array.isArray(trigger)
+
 /**
  * Where a grammar's output ends. node-llama-cpp's JSON-schema grammars end in "\n\n\n\n" followed
  * by any number of newlines, so without this stop a finished object is padded up to max_tokens.
  */
 export const grammarStops = (grammar: LlamaGrammar | undefined): ReadonlyArray<string> =>
   (grammar?.stopGenerationTriggers ?? []).flatMap((trigger) => {
+    // a LlamaText of plain strings is its text; token lists and special tokens cannot be matched as text
     const text = typeof trigger === "string"
       ? trigger
-      : trigger instanceof LlamaText && trigger.values.every((v) => typeof v === "string")
-      ? trigger.toString()
+      : isLlamaText(trigger) && trigger.values.every((v) => typeof v === "string")
+      ? trigger.values.join("")
       : ""
     return text.length > 0 ? [text] : []
   })

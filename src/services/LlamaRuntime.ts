@@ -1,7 +1,28 @@
 import { Context, Effect, Layer } from "effect"
-import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp"
+import type * as NodeLlamaCpp from "node-llama-cpp"
+import type { Llama } from "node-llama-cpp"
 import { RuntimeUnavailable } from "../domain/Errors.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
+
+const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+let loaded: typeof NodeLlamaCpp | undefined
+
+/**
+ * node-llama-cpp, imported on first use: importing it costs more than the rest of the command
+ * together (~400 modules), so nothing imports its values statically and the server listens
+ * before it is loaded. Node caches the module; later uses resolve at once.
+ */
+export const loadNodeLlamaCpp: Effect.Effect<typeof NodeLlamaCpp, RuntimeUnavailable> = Effect.tryPromise({
+  try: () => import("node-llama-cpp").then((module) => (loaded = module)),
+  catch: (cause) => new RuntimeUnavailable({ reason: `cannot load node-llama-cpp: ${describe(cause)}` })
+})
+
+/** The module `loadNodeLlamaCpp` loaded, for synchronous code that runs only after it (a model exists). */
+export const loadedNodeLlamaCpp = (): typeof NodeLlamaCpp => {
+  if (loaded === undefined) throw new Error("node-llama-cpp is used before the runtime loaded it")
+  return loaded
+}
 
 /** Whether the loaded llama.cpp binary runs its threads with OpenMP (a local build can). */
 export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.systemInfo)
@@ -25,6 +46,7 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
   /** Uses the prebuilt binaries node-llama-cpp ships; never downloads or compiles anything. */
   static readonly make = Effect.gen(function*() {
     const config = yield* ShimmyConfig
+    const { getLlama, LlamaLogLevel } = yield* loadNodeLlamaCpp
     return yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
@@ -37,7 +59,7 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
             logLevel: LlamaLogLevel.error,
             logger: (_level, message) => process.stderr.write(`[llama.cpp] ${message}\n`)
           }),
-        catch: (cause) => new RuntimeUnavailable({ reason: cause instanceof Error ? cause.message : String(cause) })
+        catch: (cause) => new RuntimeUnavailable({ reason: describe(cause) })
       }),
       (llama) => Effect.promise(() => llama.dispose())
     )
