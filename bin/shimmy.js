@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import "../dist/src/cli/bin.js"
+// the command as one bundled file (scripts/build-cli.mjs, run by `npm run build`)
+import "../dist/cli/shimmy.js"

@@ -1,6 +1,7 @@
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { ValidationError } from "@effect/cli"
 import { Cause, Effect } from "effect"
+import * as os from "node:os"
 import { normalizeArgs, run } from "./Cli.js"
 
 /** One line for a user's mistake or an expected failure; the full cause only for defects. */
@@ -18,6 +19,18 @@ const report = (cause: Cause.Cause<unknown>) =>
     }
     process.exitCode = 1
   })
+
+// node-llama-cpp loads proper-lockfile, whose signal-exit re-raises SIGINT/SIGTERM when it finds
+// itself the only listener, and runMain drops its own listener as soon as a signal starts the
+// shutdown. Loaded after runMain (the runtime is imported lazily), it would kill the process
+// before the server drains. This listener outlives runMain's: the first signal shuts down
+// gracefully, a second one ends the process at once.
+let signals = 0
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (++signals > 1) process.exit(128 + os.constants.signals[signal])
+  })
+}
 
 run(normalizeArgs(process.argv)).pipe(
   Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : report(cause))),
