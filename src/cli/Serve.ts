@@ -1,12 +1,11 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
-import { openAiServices } from "../http/OpenAi.js"
 import * as Server from "../http/Server.js"
 import { ServerConfig, type ServerConfigShape, serverSettings, splitOrigins } from "../http/ServerConfig.js"
-import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
+import * as BackgroundEngine from "./BackgroundEngine.js"
 import { configOverrides, modelDirs, threads } from "./Shared.js"
 
 const DEFAULT_BIND = `${Server.DEFAULT_HOST}:${Server.DEFAULT_PORT}`
@@ -117,10 +116,9 @@ const options = {
 
 type ServeOptions = Command.Command.ParseConfig<typeof options>
 
-/** Engine, registry and config as `engineLayer` builds them, plus the scheduler's flags. */
-const servicesLayer = (o: ServeOptions) =>
-  Layer.mergeAll(LlamaEngine.Default, openAiServices).pipe(
-    Layer.provideMerge(ModelRegistry.Default),
+/** Registry and config, with the scheduler's flags; the engine is built once the server listens. */
+const registryLayer = (o: ServeOptions) =>
+  ModelRegistry.Default.pipe(
     Layer.provideMerge(ShimmyConfig.withOverrides({
       ...configOverrides(o),
       ...(Option.isSome(o.parallel) ? { parallel: o.parallel.value } : {}),
@@ -142,8 +140,10 @@ export const serveCommand = Command.make("serve", options, (o) =>
     yield* checkRange("max-body-bytes", Option.some(o.maxBodyBytes), 1, Number.MAX_SAFE_INTEGER)
     const listen = yield* parseBind(o.bind, o.port)
     const registry = yield* ModelRegistry
-    // listening comes first: models load when a request first names them
-    const server = yield* Server.serve(listen)
+    // the engine's scope comes before the server's, so the server drains before models unload
+    const engine = yield* BackgroundEngine.start
+    // listening comes first: llama.cpp loads meanwhile and models when a request first names them
+    const server = yield* Server.serve(listen).pipe(Effect.provide(engine.context))
     const url = Server.urlOf(server)
     const models = yield* registry.list
     const lines = [`shimmy listening on ${url}`, `  WebSocket: ${url.replace(/^http/, "ws")}/ws/generate`]
@@ -163,11 +163,13 @@ export const serveCommand = Command.make("serve", options, (o) =>
     yield* Effect.addFinalizer(() =>
       Console.log(`shimmy: shutting down; requests in flight may finish within ${Duration.format(o.shutdownTimeout)}`)
     )
+    // a runtime that cannot be loaded ends the command as it did before the server listened
+    yield* engine.ready
     // runs until interrupted (SIGINT/SIGTERM); closing the scope drains the server (Server.serve)
     // and then unloads the models
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
-    Effect.provide(Layer.merge(servicesLayer(o), Layer.succeed(ServerConfig, serverConfigOf(o))))
+    Effect.provide(Layer.merge(registryLayer(o), Layer.succeed(ServerConfig, serverConfigOf(o))))
   )
 ).pipe(Command.withDescription("Start the HTTP, SSE and WebSocket server"))
