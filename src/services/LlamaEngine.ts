@@ -1,4 +1,4 @@
-import { Effect, Option, Queue, RcMap, Ref, Scope, Stream } from "effect"
+import { Effect, Mailbox, Option, Queue, RcMap, Ref, Scope, Stream } from "effect"
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp"
 import {
   ContextLengthExceeded,
@@ -13,6 +13,7 @@ import { unsupportedCharacters } from "./Gguf.js"
 import { grammarStops } from "./Grammar.js"
 import { generate as generateTokens } from "./Generation.js"
 import { LlamaRuntime, threadsFor } from "./LlamaRuntime.js"
+import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
@@ -39,6 +40,8 @@ export interface LoadedModel {
   /** CPU threads its contexts use */
   readonly threads: number
   readonly loadMillis: number
+  /** native memory each evaluation leaves for the garbage collector (see NativeGarbage) */
+  readonly evaluationGarbage: number
   /** a free sequence for the life of the scope; waits in FIFO order, `ServerBusy` past the queue limit */
   readonly sequence: Effect.Effect<LlamaContextSequence, ServerBusy, Scope.Scope>
   /** sequences free right now */
@@ -54,6 +57,35 @@ export interface SchedulerStats {
   readonly queued: number
 }
 
+/**
+ * The events of a generation as a stream that runs ahead of its consumer: a fiber of the scope
+ * pulls the generator and offers to a bounded mailbox, so the next token is being computed while
+ * the consumer renders and writes the last one, and a slow consumer gets the waiting events in
+ * one chunk. The mailbox's bound is the back-pressure. When the scope closes the fiber is
+ * interrupted and the generator is returned (after the token in progress), before the scope's
+ * earlier finalizers (the sequence) run.
+ */
+const ahead = <A, E>(iterator: AsyncGenerator<A, void, undefined>, onError: (cause: unknown) => E) =>
+  Effect.gen(function*() {
+    const mailbox = yield* Mailbox.make<A, E>(AHEAD)
+    yield* Effect.addFinalizer(() => Effect.promise(() => iterator.return(undefined)))
+    const pump = Effect.gen(function*() {
+      for (;;) {
+        const next = yield* Effect.tryPromise({ try: () => iterator.next(), catch: onError })
+        if (next.done === true) return
+        yield* mailbox.offer(next.value)
+      }
+    })
+    yield* Effect.forkScoped(Mailbox.into(pump, mailbox))
+    return Mailbox.toStream(mailbox)
+  })
+
+// a vocabulary's size where the model's metadata does not tell it
+const VOCABULARY_GUESS = 32_000
+
+// events a generation may run ahead of its consumer
+const AHEAD = 16
+
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 const quoted = (chars: ReadonlyArray<string>) => chars.map((c) => JSON.stringify(c)).join(", ")
@@ -66,6 +98,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const threads = threadsFor(llama, config.threads)
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
+    const garbage = makeNativeGarbage(NATIVE_GARBAGE_BUDGET)
 
     const load = (name: string) =>
       Effect.gen(function*() {
@@ -129,6 +162,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           contextSize,
           threads,
           loadMillis: Date.now() - started,
+          evaluationGarbage: samplerGarbage(model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? VOCABULARY_GUESS),
           sequence,
           free: Queue.size(pool)
         } satisfies LoadedModel
@@ -193,12 +227,14 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           const loaded = yield* acquire(request.model)
           const prompt = yield* promptOf(loaded, request.prompt)
           const sequence = yield* loaded.sequence
+          // the evaluation's sampler becomes native garbage when the generation ends
+          yield* Effect.addFinalizer(() => Effect.sync(() => garbage.add(loaded.evaluationGarbage)))
           const name = loaded.registered.info.name
           // a chat template's end-of-turn markers and a grammar's terminator stop generation like
           // the request's own stops
           const extra = [...prompt.stops, ...grammarStops(request.grammar)]
           const sampling = extra.length === 0 ? request.sampling : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
-          return Stream.fromAsyncIterable(
+          return yield* ahead(
             generateTokens({
               model: loaded.model,
               sequence,
