@@ -121,6 +121,9 @@ const health = Effect.gen(function*() {
     models_loaded: loaded.length,
     memory_usage: formatBytes(memory.rss),
     memory_bytes: memory.rss,
+    // where the resident memory is: V8's heap, buffers outside it (native, incl. llama.cpp's own
+    // allocations only where Node is told of them)
+    memory: { rss: memory.rss, heap_used: memory.heapUsed, heap_total: memory.heapTotal, external: memory.external, array_buffers: memory.arrayBuffers },
     uptime_seconds: Math.round(process.uptime()),
     version: VERSION,
     models_available: list.filter((m) => m.status !== "unusable").length,
