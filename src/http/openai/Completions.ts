@@ -90,13 +90,11 @@ const streamed = (
     const started = yield* Sse.started(events)
     const chunks = Stream.concat(
       Stream.fromIterable(renderer.opening.map((choice) => chunk([choice]))),
-      Stream.flatMap(started, (event) =>
+      // one chunk per text piece (mapConcat, not flatMap: no inner stream for every token)
+      Stream.mapConcat(started, (event) =>
         event._tag === "Token"
-          ? Stream.make(chunk([renderer.piece(event.text)]))
-          : Stream.make(
-            chunk([renderer.finish(event.finishReason)]),
-            ...(includeUsage ? [chunk([], event.usage)] : [])
-          ))
+          ? [chunk([renderer.piece(event.text)])]
+          : [chunk([renderer.finish(event.finishReason)]), ...(includeUsage ? [chunk([], event.usage)] : [])])
     )
     return Sse.response(framed(chunks, where))
   })
