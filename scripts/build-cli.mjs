@@ -5,7 +5,7 @@
 //
 // node-llama-cpp stays external: it finds its native binaries relative to its own files and the
 // runtime loads it with a dynamic import (src/services/LlamaRuntime.ts), so the server listens
-// before llama.cpp is loaded. Two exceptions, both below, keep the command from loading it early.
+// before llama.cpp is loaded. One exception, below, keeps the command from loading it early.
 import * as esbuild from "esbuild"
 import * as fs from "node:fs/promises"
 import { createRequire } from "node:module"
@@ -27,19 +27,8 @@ const ggufReader = [
   `export { GgmlType } from ${fromLlama("gguf/types/GgufTensorInfoTypes.js")}`
 ].join("\n")
 
-// Generation.ts constructs a LlamaGrammarEvaluationState, and only ever after the runtime has
-// loaded node-llama-cpp; a static import of the class would load the package when the command
-// starts. This stand-in constructs the real class from the loaded module.
-const generationBinding = [
-  `import { loadedNodeLlamaCpp } from ${JSON.stringify(path.join(root, "src/services/LlamaRuntime.ts"))}`,
-  `export class LlamaGrammarEvaluationState {`,
-  `  constructor(options) { return new (loadedNodeLlamaCpp().LlamaGrammarEvaluationState)(options) }`,
-  `}`
-].join("\n")
-
 const virtual = {
-  [path.join(root, "src/services/Gguf.ts")]: ggufReader,
-  [path.join(root, "src/services/Generation.ts")]: generationBinding
+  [path.join(root, "src/services/Gguf.ts")]: ggufReader
 }
 
 /** Static imports of node-llama-cpp from these files resolve to the modules above. */

@@ -1,6 +1,6 @@
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp"
-import { LlamaGrammarEvaluationState } from "node-llama-cpp"
 import { doneEvent, type FinishReason, type GenerationEvent, type Sampling, tokenEvent, Usage } from "../domain/Generate.js"
+import { loadedNodeLlamaCpp } from "./LlamaRuntime.js"
 import { StopMatcher } from "./StopMatcher.js"
 
 export interface GenerationInput {
@@ -44,7 +44,7 @@ const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>
       }
       : {}),
     ...(input.grammar !== undefined
-      ? { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: input.model, grammar: input.grammar }) }
+      ? { grammarEvaluationState: new (loadedNodeLlamaCpp().LlamaGrammarEvaluationState)({ model: input.model, grammar: input.grammar }) }
       : {})
   }
 }

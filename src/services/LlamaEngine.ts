@@ -12,7 +12,7 @@ import { renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import { grammarStops } from "./Grammar.js"
 import { generate as generateTokens } from "./Generation.js"
-import { LlamaRuntime, threadsFor } from "./LlamaRuntime.js"
+import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
@@ -95,6 +95,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
     const llama = yield* LlamaRuntime
+    // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
+    // provides may come from their own import of it
+    yield* loadNodeLlamaCpp
     const threads = threadsFor(llama, config.threads)
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
