@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Soak: K clients for M minutes against a spawned `shimmy serve`, mixing streaming and
 // non-streaming /api/generate, /v1/chat/completions, WebSocket requests and clients that leave
-// mid-answer. Prints requests, errors by code, the server's RSS after warm-up and at the end, and
-// sequences still held once the clients have stopped.
+// mid-answer. Prints requests, errors by code, the server's RSS after warm-up and at the end (and
+// the medians of the first and last minute's samples), and sequences still held once the clients
+// have stopped. The minutes are counted after the warm-up.
 //
-//   npm run soak -- --clients 64 --minutes 5 [--model synthetic/bench-25m.gguf] [--parallel 4] [--max-queue 64]
+//   npm run soak -- --clients 64 --minutes 5 [--warmup 60] [--model synthetic/bench-25m.gguf] [--parallel 4] [--max-queue 64]
 //
 // Not a test: it runs for minutes and its figures depend on the machine. `npm run build` first.
 import { execFileSync, spawn } from "node:child_process"
@@ -22,7 +23,8 @@ const flag = (name, fallback) => {
 }
 const clients = Number(flag("clients", "64"))
 const minutes = Number(flag("minutes", "5"))
-const warmupSeconds = Number(flag("warmup", "30"))
+// the model loads, the JIT and the pools of the first minute settle
+const warmupSeconds = Number(flag("warmup", "60"))
 const modelPath = path.resolve(flag("model", path.join(root, "synthetic", "bench-25m.gguf")))
 const parallel = flag("parallel", "4")
 const maxQueue = flag("max-queue", "64")
@@ -65,7 +67,12 @@ const mib = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
 
 const counts = { requests: 0, ok: 0, disconnected: 0 }
 const errors = new Map()
-const countError = (code) => errors.set(code, (errors.get(code) ?? 0) + 1)
+// the first message of each code, to tell what went wrong
+const firstMessages = new Map()
+const countError = (code, message) => {
+  errors.set(code, (errors.get(code) ?? 0) + 1)
+  if (message !== undefined && !firstMessages.has(code)) firstMessages.set(code, message)
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const prompts = ["Once upon a time", "The little dog", "Tell me about the sea", "One day", "A story about a cat"]
 const pick = (list) => list[Math.floor(Math.random() * list.length)]
@@ -74,7 +81,8 @@ const tokens = () => 8 + Math.floor(Math.random() * 40)
 const failed = async (response) => {
   const text = await response.text()
   try {
-    countError(JSON.parse(text).error?.code ?? `http_${response.status}`)
+    const error = JSON.parse(text).error
+    countError(error?.code ?? `http_${response.status}`, error?.message)
   } catch {
     countError(`http_${response.status}_not_json`)
   }
@@ -110,9 +118,11 @@ const sseGenerate = async (path, body, leaveAfter) => {
     }
   }
   if (!text.trimEnd().endsWith("data: [DONE]")) return countError("stream_without_done")
-  if (text.includes('"error"')) {
-    const code = /"code":"([a-z_]+)"/.exec(text)?.[1] ?? "stream_error"
-    return countError(code)
+  // an error event has `error` at its top level (generated text may contain the word)
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("data: {")) continue
+    const event = JSON.parse(line.slice("data: ".length))
+    if (event.error !== undefined) return countError(event.error.code ?? "stream_error", event.error.message ?? event.error.details)
   }
   counts.ok++
 }
@@ -134,7 +144,7 @@ const wsGenerate = (leave) =>
         ws.terminate()
         return resolve()
       }
-      if (frame.error !== undefined) countError(frame.error.code)
+      if (frame.error !== undefined) countError(frame.error.code, frame.error.message)
       else if (frame.done === true) counts.ok++
       else return
       ws.close()
@@ -180,7 +190,7 @@ const client = async () => {
     try {
       await pick(kinds)()
     } catch (e) {
-      countError(`client_${e?.cause?.code ?? e?.name ?? "error"}`)
+      countError(`client_${e?.cause?.code ?? e?.name ?? "error"}`, e?.message)
     }
     // a 503 says to come back later
     await sleep(errors.size > 0 ? 20 : 0)
@@ -200,11 +210,16 @@ const warmRequests = counts.requests
 console.log(`after ${warmupSeconds} s warm-up: RSS ${mib(warmRss)} (cold start ${mib(startRss)}), ${warmRequests} requests`)
 const deadline = Date.now() + minutes * 60_000
 const peaks = { rss: warmRss }
+// RSS every 15 s after the warm-up, with the minute it was taken
+const samples = [{ at: 0, rss: warmRss }]
 while (Date.now() < deadline) {
   await sleep(Math.min(15_000, Math.max(0, deadline - Date.now())))
   const now = rss()
   peaks.rss = Math.max(peaks.rss, now)
-  console.log(`  ${((minutes * 60_000 - (deadline - Date.now())) / 60_000).toFixed(1)} min: ${counts.requests} requests, RSS ${mib(now)}`)
+  samples.push({ at: minutes - (deadline - Date.now()) / 60_000, rss: now })
+  const memory = (await health()).memory
+  const heap = memory === undefined ? "" : `, V8 heap ${mib(memory.heap_used)} of ${mib(memory.heap_total)}`
+  console.log(`  ${((minutes * 60_000 - (deadline - Date.now())) / 60_000).toFixed(1)} min: ${counts.requests} requests, RSS ${mib(now)}${heap}`)
 }
 running = false
 await Promise.all(workers)
@@ -218,9 +233,16 @@ const unintended = [...errors].filter(([code]) => code !== "server_busy").reduce
 console.log("")
 console.log(`requests:            ${counts.requests} (${counts.ok} complete answers, ${counts.disconnected} clients left mid-answer)`)
 console.log(`errors by code:      ${errors.size === 0 ? "none" : [...errors].map(([c, n]) => `${c} ${n}`).join(", ")}`)
+for (const [code, message] of firstMessages) console.log(`  first ${code}: ${message}`)
 console.log(`unintended errors:   ${unintended} (server_busy 503s are intended back-pressure: ${intended})`)
 console.log(`RSS:                 cold ${mib(startRss)}, after warm-up ${mib(warmRss)}, end ${mib(endRss)}, peak ${mib(peaks.rss)}`)
 console.log(`RSS growth:          ${(((endRss - warmRss) / warmRss) * 100).toFixed(2)}% from warm-up to end`)
+// one sample is at the mercy of where the garbage collector is; the medians of the first and the
+// last minute of samples show the trend
+const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const firstMinute = median(samples.filter((s) => s.at <= 1).map((s) => s.rss))
+const lastMinute = median(samples.filter((s) => s.at >= minutes - 1).map((s) => s.rss))
+console.log(`RSS trend:           median of the first minute ${mib(firstMinute)}, of the last ${mib(lastMinute)}: ${(((lastMinute - firstMinute) / firstMinute) * 100).toFixed(2)}%`)
 console.log(`sequences at end:    ${end.sequences.free}/${end.sequences.total} free, ${end.sequences.queued} queued; leaked ${leaked}`)
 
 server.kill("SIGTERM")
