@@ -5,7 +5,7 @@
 // the medians of the first and last minute's samples), and sequences still held once the clients
 // have stopped. The minutes are counted after the warm-up.
 //
-//   npm run soak -- --clients 64 --minutes 5 [--warmup 60] [--model synthetic/bench-25m.gguf] [--parallel 4] [--max-queue 64]
+//   npm run soak -- --clients 64 --minutes 5 [--warmup 150] [--model synthetic/bench-25m.gguf] [--parallel 4] [--max-queue 64]
 //
 // Not a test: it runs for minutes and its figures depend on the machine. `npm run build` first.
 import { execFileSync, spawn } from "node:child_process"
@@ -23,8 +23,9 @@ const flag = (name, fallback) => {
 }
 const clients = Number(flag("clients", "64"))
 const minutes = Number(flag("minutes", "5"))
-// the model loads, the JIT and the pools of the first minute settle
-const warmupSeconds = Number(flag("warmup", "60"))
+// the model loads, and the JIT, V8's heap and malloc's arenas grow to this load's working set: in
+// a 15-minute run (BENCHMARKS.md) RSS rose for the first ~2.5 minutes, then held within +-2%
+const warmupSeconds = Number(flag("warmup", "150"))
 const modelPath = path.resolve(flag("model", path.join(root, "synthetic", "bench-25m.gguf")))
 const parallel = flag("parallel", "4")
 const maxQueue = flag("max-queue", "64")
