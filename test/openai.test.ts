@@ -184,6 +184,35 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         expect((refused as BadRequestError).param).toBe("messages")
         expect((refused as BadRequestError).message).toContain("\"\u00e9\"")
       }))
+
+    it.effect("a model whose vocabulary cannot write JSON fails that request with a 400, and its sequence comes back", () =>
+      Effect.gen(function*() {
+        // TinyStories-656K has no token for "{", so the grammar accepts none of its tokens
+        const request = {
+          model: "TinyStories-656K-Q8_0",
+          messages: [{ role: "user" as const, content: "Tell me about a dog." }],
+          max_tokens: 8,
+          response_format: { type: "json_object" as const }
+        }
+        // more requests than the model has sequences: a sequence kept by a failure would hang one
+        for (let i = 0; i < 6; i++) {
+          const refused = yield* sdkError((openai) => openai.chat.completions.create(request))
+          expect(refused).toBeInstanceOf(BadRequestError)
+          expect((refused as BadRequestError).param).toBe("response_format")
+          expect((refused as BadRequestError).message).toMatch(/'TinyStories-656K-Q8_0' cannot write output in the requested format/)
+        }
+        const streamed = yield* sdkError((openai) =>
+          openai.chat.completions.create({ ...request, stream: true }).then(async (stream) => {
+            for await (const _ of stream) {
+              // the error arrives as an event of the stream
+            }
+          })
+        )
+        expect(String(streamed)).toMatch(/cannot write output in the requested format/)
+        const { response_format: _, ...plain } = request
+        const ok = yield* sdk((openai) => openai.chat.completions.create(plain))
+        expect(ok.usage!.completion_tokens).toBeGreaterThan(0)
+      }))
   })
 
   describe("completions", () => {

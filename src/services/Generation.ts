@@ -1,6 +1,7 @@
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp"
 import { doneEvent, type FinishReason, type GenerationEvent, type Sampling, tokenEvent, Usage } from "../domain/Generate.js"
 import { loadedNodeLlamaCpp } from "./LlamaRuntime.js"
+import { NO_TOKEN_MESSAGE } from "./SamplerGuard.js"
 import { StopMatcher } from "./StopMatcher.js"
 
 export interface GenerationInput {
@@ -18,6 +19,16 @@ export interface GenerationInput {
 // a character is at most 4 UTF-8 bytes, so at most 4 byte tokens are ever held back
 const MAX_PENDING = 4
 const DETOKENIZE_CONTEXT = 4
+
+/**
+ * The grammar accepts none of the model's tokens at this point of the output (see SamplerGuard):
+ * the model cannot write the requested format. `after` is the output up to there.
+ */
+export class GrammarDeadEnd extends Error {
+  constructor(readonly after: string) {
+    super(`no token of the model continues the required format after ${JSON.stringify(after)}`)
+  }
+}
 
 /** llama.cpp server's defaults, used when a request leaves them out. */
 const TOP_K = 40
@@ -84,28 +95,35 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   let stoppedByString = false
 
   const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))
-  for await (const token of tokens) {
-    generated.push(token)
-    if (input.stopTokens?.includes(token) === true) {
-      finish = "stop"
-      break
-    }
-    pending.push(token)
-    const text = model.detokenize(pending, false, context)
-    const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
-    if (whole) {
-      const count = pending.length
-      context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
-      pending = []
-      const { emit, stopped } = stop.push(text)
-      if (emit.length > 0) yield tokenEvent(emit, count)
-      if (stopped) {
+  try {
+    for await (const token of tokens) {
+      generated.push(token)
+      if (input.stopTokens?.includes(token) === true) {
         finish = "stop"
-        stoppedByString = true
         break
       }
+      pending.push(token)
+      const text = model.detokenize(pending, false, context)
+      const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
+      if (whole) {
+        const count = pending.length
+        context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
+        pending = []
+        const { emit, stopped } = stop.push(text)
+        if (emit.length > 0) yield tokenEvent(emit, count)
+        if (stopped) {
+          finish = "stop"
+          stoppedByString = true
+          break
+        }
+      }
+      if (generated.length >= limit) break
     }
-    if (generated.length >= limit) break
+  } catch (error) {
+    if (input.grammar !== undefined && error instanceof Error && error.message === NO_TOKEN_MESSAGE) {
+      throw new GrammarDeadEnd(model.detokenize(generated.slice(-32)))
+    }
+    throw error
   }
   // the loop ended without break: an end-of-generation token
   if (generated.length < limit && finish === "length") finish = "stop"

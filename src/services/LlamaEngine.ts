@@ -11,10 +11,11 @@ import type { ChatMessage, GenerationEvent, Sampling } from "../domain/Generate.
 import { renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import { grammarStops } from "./Grammar.js"
-import { generate as generateTokens } from "./Generation.js"
+import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
+import { guardSampling } from "./SamplerGuard.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
 /** Messages to render with the model's chat template (its own, or a generic one). */
@@ -125,6 +126,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           }),
           (context) => Effect.promise(() => context.dispose())
         )
+        if (!guardSampling(context)) {
+          yield* Effect.logWarning("node-llama-cpp's context has changed shape: a failed sampling may hang its request")
+        }
         const pool = yield* Queue.bounded<LlamaContextSequence>(config.parallel)
         for (let i = 0; i < config.parallel; i++) yield* Queue.offer(pool, context.getSequence())
         const waiting = yield* Ref.make(0)
@@ -247,7 +251,13 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               grammar: request.grammar,
               stopTokens: prompt.stopTokens
             }),
-            (cause) => new GenerationFailed({ model: name, reason: describe(cause) })
+            (cause) =>
+              cause instanceof GrammarDeadEnd
+                ? new InvalidRequest({
+                  param: "response_format",
+                  reason: `model '${name}' cannot write output in the requested format: ${cause.message}`
+                })
+                : new GenerationFailed({ model: name, reason: describe(cause) })
           )
         })
       ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
