@@ -1,9 +1,12 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { LlamaRuntime } from "../src/services/LlamaRuntime.js"
+import { exposeCollector } from "../src/services/NativeGarbage.js"
 import { openSocket, postJson, wsAnswer } from "./support/clients.js"
-import { modelsDir, startServer } from "./support/server.js"
+import { modelsDir, startServer, testConfig } from "./support/server.js"
 
 /**
  * Broken model files next to good ones: a request for a broken one fails with model_load_failed,
@@ -23,6 +26,8 @@ fs.writeFileSync(path.join(dir, "alien-stories.gguf"), alien)
 // not a GGUF at all
 fs.writeFileSync(path.join(dir, "garbage.gguf"), Buffer.from("this is not a model\n".repeat(100)))
 
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
 type Server = Awaited<ReturnType<typeof startServer>>
 
 describe("broken model files", () => {
@@ -30,10 +35,7 @@ describe("broken model files", () => {
   beforeAll(async () => {
     server = await startServer({ modelPaths: [modelsDir, dir] })
   })
-  afterAll(async () => {
-    await server.close()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => server.close())
 
   const good = { model: "stories260K", prompt: "Once upon a time", max_tokens: 6, temperature: 0 }
 
@@ -69,5 +71,25 @@ describe("broken model files", () => {
     const health = await (await fetch(`${server.url}/api/health`)).json() as any
     expect(health.status).toBe("healthy")
     expect(health.loaded_models).not.toContain("alien-stories")
+  })
+})
+
+describe("the runtime after a failed load", () => {
+  it("closes even when the failed model has been garbage-collected", async () => {
+    const runtime = ManagedRuntime.make(LlamaRuntime.layer.pipe(Layer.provide(testConfig())))
+    const llama = await runtime.runPromise(LlamaRuntime)
+    await expect(llama.loadModel({ modelPath: path.join(dir, "alien-stories.gguf") })).rejects.toThrow(/Failed to load model/)
+    // node-llama-cpp's half-made model, only weakly reachable now, goes with a full collection
+    const gc = exposeCollector()
+    expect(gc).toBeDefined()
+    for (let i = 0; i < 3; i++) {
+      await gc!({ type: "major", execution: "async" })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const closed = await Promise.race([
+      runtime.dispose().then(() => "closed"),
+      new Promise((resolve) => setTimeout(() => resolve("still closing after 10 s"), 10_000))
+    ])
+    expect(closed).toBe("closed")
   })
 })

@@ -41,6 +41,55 @@ export const threadsFor = (llama: Llama, setting: number | "auto"): number => {
   return usesOpenMp(llama) ? Math.max(1, cores - 1) : Math.max(1, Math.floor(cores / 2))
 }
 
+interface DisposeGuard {
+  _preventionHandles: number
+  _activateLocksIfNeeded: () => void
+}
+
+const guardOf = (llama: Llama): DisposeGuard | undefined => {
+  const guard = (llama as unknown as { readonly _backendDisposeGuard?: Partial<DisposeGuard> })._backendDisposeGuard
+  return typeof guard?._preventionHandles === "number" && typeof guard._activateLocksIfNeeded === "function"
+    ? guard as DisposeGuard
+    : undefined
+}
+
+// how often, and how many unchanged looks, before a hold on the binding counts as leaked
+const LOOK_MILLIS = 10
+const STILL_LOOKS = 10
+
+/**
+ * Disposes the binding, letting go of the holds that failed model loads leak; returns how many.
+ * node-llama-cpp (3.21) makes a model object before llama.cpp loads the file, and the object holds
+ * the binding (a prevent-disposal handle) until it is disposed. When the load fails the object is
+ * dropped. The binding's dispose disposes the models it can still reach through weak references,
+ * so once a failed one has been garbage-collected its hold is never let go and `llama.dispose()`
+ * waits forever: a server that had met a corrupt model could not exit. Call it only when everything
+ * made with the binding has been disposed; the holds still there once the reachable failed models
+ * have let go (no change for STILL_LOOKS looks) are those leaks.
+ */
+export const disposeLlama = async (llama: Llama): Promise<number> => {
+  let settled = false
+  const disposed = llama.dispose().finally(() => (settled = true))
+  const guard = guardOf(llama)
+  let last = -1
+  let still = 0
+  while (guard !== undefined && !settled) {
+    await Promise.race([disposed, new Promise((resolve) => setTimeout(resolve, LOOK_MILLIS))])
+    if (settled) break
+    const held = guard._preventionHandles
+    still = held === last ? still + 1 : 0
+    last = held
+    if (held > 0 && still >= STILL_LOOKS) {
+      guard._preventionHandles = 0
+      guard._activateLocksIfNeeded()
+      await disposed
+      return held
+    }
+  }
+  await disposed
+  return 0
+}
+
 /** The native llama.cpp binding: one per process, disposed with its scope. */
 export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntime, Llama>() {
   /** Uses the prebuilt binaries node-llama-cpp ships; never downloads or compiles anything. */
@@ -61,7 +110,13 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
           }),
         catch: (cause) => new RuntimeUnavailable({ reason: describe(cause) })
       }),
-      (llama) => Effect.promise(() => llama.dispose())
+      // this scope closes after everything that used the binding (the engine, embeddings)
+      (llama) =>
+        Effect.promise(() => disposeLlama(llama)).pipe(
+          Effect.flatMap((leaked) =>
+            leaked > 0 ? Effect.logDebug(`let go of ${leaked} holds on llama.cpp leaked by failed model loads`) : Effect.void
+          )
+        )
     )
   }).pipe(Effect.withSpan("LlamaRuntime.make"))
 
