@@ -201,8 +201,10 @@ describe("fuzzing the server", () => {
 
     expect(problems).toEqual([])
     expect(sent).toBeGreaterThanOrEqual(2000)
-    // the mix reached the engine, not only the validators
-    expect(codes.get("200") ?? 0).toBeGreaterThan(100)
+    // the mix reached the engine, not only the validators: ~380 generations a run on the
+    // transports together (JSON alone, 118-133 a run, sat too near its old bound of 100)
+    const generated = ["200", "200 stream", "ws done"].reduce((sum, code) => sum + (codes.get(code) ?? 0), 0)
+    expect(generated).toBeGreaterThan(200)
     expect((codes.get("400 invalid_request") ?? 0) + (codes.get("ws invalid_request") ?? 0)).toBeGreaterThan(100)
     expect(codes.get("413 request_too_large") ?? 0).toBeGreaterThan(0)
     const health = await (await fetch(`${server.url}/api/health`)).json() as any
