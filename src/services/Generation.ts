@@ -26,7 +26,11 @@ const DETOKENIZE_CONTEXT = 4
  */
 export class GrammarDeadEnd extends Error {
   constructor(readonly after: string) {
-    super(`no token of the model continues the required format after ${JSON.stringify(after)}`)
+    super(
+      after.length === 0
+        ? "no token of the model can begin the required format"
+        : `no token of the model continues the required format after ${JSON.stringify(after)}`
+    )
   }
 }
 
