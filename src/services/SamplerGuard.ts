@@ -1,10 +1,8 @@
 import type { LlamaContext } from "node-llama-cpp"
 
-/**
- * What node-llama-cpp's context yields when it has no token to give: its generator then throws
- * `Failed to sample next token` in the generation that asked.
- */
-export const NO_TOKEN = -1
+// what node-llama-cpp's native sampling gives when it has no token: its generator then throws
+// NO_TOKEN_MESSAGE in the generation that asked
+const NO_TOKEN = -1
 
 /** The message node-llama-cpp's generator throws when sampling gave `NO_TOKEN`. */
 export const NO_TOKEN_MESSAGE = "Failed to sample next token"
@@ -23,8 +21,8 @@ const nativeOf = (context: LlamaContext): NativeContext | undefined => {
 /**
  * Makes a failed sampling fail only the generation it belongs to. node-llama-cpp (3.21) samples
  * inside its batch dispatch, and a rejected `sampleToken` escapes that dispatch as an unhandled
- * rejection: the generation's decode never settles, its sequence is never given back, and the
- * other sequences' queued decodes wait for a batch nobody schedules. Sampling rejects when the
+ * rejection: the generation's decode never settles, its sequence is never given back, and decodes
+ * left queued behind that batch wait until another one is queued. Sampling rejects when the
  * grammar accepts none of the model's tokens (a vocabulary without `{`, or without the characters a
  * schema's constant needs): llama.cpp then samples a token the grammar refuses to accept.
  * A rejection becomes `NO_TOKEN`, which the generator turns into an error for its own caller.
