@@ -9,8 +9,8 @@ import * as vm from "node:vm"
  * array of the vocabulary's size (12 bytes a token: 384 KiB for 32k tokens, 1.5 MiB for 128k)
  * until the JS wrapper is collected; disposing the sampler does not free it, and V8 is not told
  * the memory exists. Under load V8 sees little reason for a full collection, so a server with
- * 64 streaming clients was measured swinging between 420 and 800 MiB RSS, almost all of it these
- * arrays (heaptrack); with a collection every ~60 MiB of them it held 330-340 MiB.
+ * 64 streaming clients was measured swinging between 420 and 890 MiB RSS, almost all of it these
+ * arrays (heaptrack); with a collection every 64 MiB of them it holds 260-330 MiB (BENCHMARKS.md).
  */
 export interface NativeGarbage {
   /** `bytes` of native memory became garbage that only a collection frees. */
