@@ -4,13 +4,13 @@
  */
 export * from "./domain/Errors.js"
 export * from "./domain/Generate.js"
+export * from "./domain/Generation.js"
 export * from "./domain/Model.js"
-export { LlamaEngine, type GenerationRequest, type LoadedModel } from "./services/LlamaEngine.js"
+export { LlamaEngine, type LoadedModel } from "./services/LlamaEngine.js"
 export { LlamaRuntime, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"
-export { type ChatPrompt } from "./services/LlamaEngine.js"
 export { Embeddings, type EmbeddingResult } from "./services/Embeddings.js"
 export { Grammar } from "./services/Grammar.js"
 /** The HTTP application (seed API and `/v1`), and layers to serve it. */

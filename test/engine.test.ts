@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
-import type { GenerationEvent, Sampling } from "../src/domain/Generate.js"
+import type { GenerationEvent, Sampling } from "../src/domain/Generation.js"
 import { LlamaEngine } from "../src/services/LlamaEngine.js"
 import { ModelRegistry } from "../src/services/ModelRegistry.js"
 import { testConfigLayer } from "./support/models.js"

@@ -17,6 +17,7 @@ export type EngineServices = LlamaEngine | Grammar | Embeddings
  */
 export const engineServices: Layer.Layer<EngineServices, RuntimeUnavailable, ModelRegistry | ShimmyConfig> = openAiServices.pipe(
   Layer.provideMerge(LlamaEngine.DefaultWithoutDependencies),
+  Layer.provideMerge(Grammar.DefaultWithoutDependencies),
   Layer.provide(LlamaRuntime.layer)
 )
 

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { type Sampling, Usage } from "./Generation.js"
 
 const Probability = Schema.Number.pipe(Schema.finite(), Schema.between(0, 1))
 const Penalty = Schema.Number.pipe(Schema.finite(), Schema.between(-2, 2))
@@ -32,29 +33,6 @@ export class GenerateRequest extends Schema.Class<GenerateRequest>("GenerateRequ
   frequency_penalty: Schema.optional(Penalty)
 }) {}
 
-/** One turn of a conversation, as the engine renders it with the model's chat template. */
-export const ChatRole = Schema.Literal("system", "user", "assistant")
-export type ChatRole = typeof ChatRole.Type
-
-export interface ChatMessage {
-  readonly role: ChatRole
-  readonly content: string
-}
-
-/** What the engine needs to sample; transports map their own fields onto it. */
-export interface Sampling {
-  readonly maxTokens: number
-  readonly temperature: number
-  readonly topP?: number | undefined
-  readonly topK?: number | undefined
-  readonly minP?: number | undefined
-  readonly seed?: number | undefined
-  readonly stop: ReadonlyArray<string>
-  readonly repeatPenalty?: number | undefined
-  readonly presencePenalty?: number | undefined
-  readonly frequencyPenalty?: number | undefined
-}
-
 export const stopStrings = (stop: GenerateRequest["stop"]): ReadonlyArray<string> =>
   stop === undefined ? [] : typeof stop === "string" ? [stop] : stop
 
@@ -72,46 +50,10 @@ export const samplingOf = (request: GenerateRequest): Sampling => ({
   frequencyPenalty: request.frequency_penalty
 })
 
-export const FinishReason = Schema.Literal("stop", "length")
-export type FinishReason = typeof FinishReason.Type
-
-export class Usage extends Schema.Class<Usage>("Usage")({
-  prompt_tokens: Schema.Number,
-  completion_tokens: Schema.Number,
-  total_tokens: Schema.Number
-}) {
-  static of(prompt: number, completion: number): Usage {
-    return new Usage({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion })
-  }
-}
-
-/** A piece of generated text: one or more tokens that decode to whole characters. */
-export interface TokenEvent {
-  readonly _tag: "Token"
-  readonly text: string
-  readonly tokens: number
-}
-
-/** The last event of every generation. */
-export interface DoneEvent {
-  readonly _tag: "Done"
-  readonly finishReason: FinishReason
-  readonly usage: Usage
-}
-
-export type GenerationEvent = TokenEvent | DoneEvent
-
-export const tokenEvent = (text: string, tokens: number): TokenEvent => ({ _tag: "Token", text, tokens })
-export const doneEvent = (finishReason: FinishReason, usage: Usage): DoneEvent => ({
-  _tag: "Done",
-  finishReason,
-  usage
-})
-
 export class Choice extends Schema.Class<Choice>("Choice")({
   text: Schema.String,
   index: Schema.Number,
-  finish_reason: FinishReason
+  finish_reason: Schema.Literal("stop", "length")
 }) {}
 
 /** Body of a non-streaming `POST /api/generate` answer. */

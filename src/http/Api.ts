@@ -1,7 +1,8 @@
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { Cause, Console, Effect, Stream } from "effect"
 import { type EngineError, GenerationFailed } from "../domain/Errors.js"
-import { Choice, type DoneEvent, GenerateResponse, type GenerationEvent } from "../domain/Generate.js"
+import { Choice, GenerateResponse } from "../domain/Generate.js"
+import type { DoneEvent, GenerationEvent } from "../domain/Generation.js"
 import type { ModelInfo } from "../domain/Model.js"
 import { formatBytes } from "../Format.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
@@ -24,13 +25,17 @@ interface Collected {
 /** The JSON rendering: the same event stream, collected. */
 const collect = (model: string, events: Stream.Stream<GenerationEvent, EngineError>) =>
   Stream.runFold(events, { text: "", done: undefined } as Collected, (acc, event): Collected =>
-    event._tag === "Token" ? { text: acc.text + event.text, done: acc.done } : { text: acc.text, done: event }).pipe(
+    event._tag === "Token"
+      ? { text: acc.text + event.text, done: acc.done }
+      : event._tag === "Done"
+      ? { text: acc.text, done: event }
+      : acc).pipe(
       Effect.flatMap(({ done, text }) =>
         done === undefined
           ? Effect.fail(new GenerationFailed({ model, reason: "the generation ended without a finish reason" }))
           : Effect.succeed(
             new GenerateResponse({
-              choices: [new Choice({ text, index: 0, finish_reason: done.finishReason })],
+              choices: [new Choice({ text, index: 0, finish_reason: done.finishReason === "length" ? "length" : "stop" })],
               usage: done.usage
             })
           )
@@ -40,10 +45,12 @@ const collect = (model: string, events: Stream.Stream<GenerationEvent, EngineErr
 /** The SSE rendering of /api/generate: one event per piece of text, a last chunk with finish_reason and usage, then [DONE]. */
 export const sseFrames = (events: Stream.Stream<GenerationEvent, EngineError>): Stream.Stream<string> =>
   events.pipe(
-    Stream.map((event) =>
+    Stream.mapConcat((event) =>
       event._tag === "Token"
-        ? Sse.data({ choices: [{ text: event.text, index: 0 }] })
-        : Sse.data({ choices: [{ text: "", index: 0, finish_reason: event.finishReason }], usage: event.usage })
+        ? [Sse.data({ choices: [{ text: event.text, index: 0 }] })]
+        : event._tag === "Done"
+        ? [Sse.data({ choices: [{ text: "", index: 0, finish_reason: event.finishReason }], usage: event.usage })]
+        : []
     ),
     Stream.catchAll((error) => Stream.make(Sse.data(errorBody(replyFor(error))))),
     Stream.catchAllCause((cause) =>

@@ -4,7 +4,7 @@ import { Effect, Option, ParseResult, Schema } from "effect"
 import type * as http from "node:http"
 import { InvalidRequest } from "../domain/Errors.js"
 import { GenerateRequest, samplingOf } from "../domain/Generate.js"
-import type { GenerationRequest } from "../services/LlamaEngine.js"
+import type { GenerationRequest } from "../domain/Generation.js"
 import type { HttpFailure } from "./Errors.js"
 
 /** Request bodies: text -> JSON -> schema, each step failing with what the client got wrong. */

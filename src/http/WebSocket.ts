@@ -1,6 +1,6 @@
 import { HttpServerRequest, HttpServerResponse, Socket } from "@effect/platform"
 import { Cause, Console, Deferred, Effect, Fiber, Option, Queue, Stream } from "effect"
-import type { GenerationEvent } from "../domain/Generate.js"
+import type { GenerationEvent } from "../domain/Generation.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { decodeGenerate, generationOf, parseJson } from "./Body.js"
 import { type ErrorReply, errorBody, type HttpFailure, internalErrorReply, replyFor } from "./Errors.js"
@@ -14,7 +14,9 @@ export const tokenFrame = (text: string) => ({ token: text })
 export const frameOf = (event: GenerationEvent) =>
   event._tag === "Token"
     ? tokenFrame(event.text)
-    : { done: true, finish_reason: event.finishReason, usage: event.usage }
+    : event._tag === "Done"
+    ? { done: true, finish_reason: event.finishReason, usage: event.usage }
+    : undefined
 
 export const errorFrame = (reply: ErrorReply) => errorBody(reply)
 
@@ -48,7 +50,7 @@ export const generateSocket = Effect.gen(function*() {
   const answer = (message: string | Uint8Array) =>
     sized(message).pipe(
       Effect.flatMap(decodeGenerate),
-      Effect.flatMap((body) => engine.generate(generationOf(body)).pipe(Stream.runForEach((event) => send(frameOf(event))))),
+      Effect.flatMap((body) => engine.generate(generationOf(body)).pipe(Stream.runForEach((event) => { const frame = frameOf(event); return frame === undefined ? Effect.void : send(frame) }))),
       Effect.catchAllCause((cause) => {
         if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
         const failure = Cause.failureOption(cause)

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import type * as NodeLlamaCpp from "node-llama-cpp"
 import type { ChatHistoryItem, ChatWrapper, LlamaModel, LlamaText, Token } from "node-llama-cpp"
 import { GenerationFailed, InvalidRequest } from "../domain/Errors.js"
-import type { ChatMessage } from "../domain/Generate.js"
+import type { ChatMessage } from "../domain/Generation.js"
 import { unsupportedCharacters, type VocabularyGuard } from "./Gguf.js"
 import { loadNodeLlamaCpp } from "./LlamaRuntime.js"
 
@@ -68,6 +68,9 @@ const historyOf = (messages: ReadonlyArray<ChatMessage>): Array<ChatHistoryItem>
         return { type: "user", text: m.content }
       case "assistant":
         return { type: "model", response: [m.content] }
+      case "tool":
+        // rendered properly once tool calls reach the template
+        return { type: "user", text: m.content }
     }
   })
   // the open assistant turn to complete; a trailing assistant message is continued instead

@@ -1,5 +1,5 @@
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp"
-import { doneEvent, type FinishReason, type GenerationEvent, type Sampling, tokenEvent, Usage } from "../domain/Generate.js"
+import { doneEvent, type FinishReason, type GenerationEvent, type Sampling, tokenEvent, Usage } from "../domain/Generation.js"
 import { loadedNodeLlamaCpp } from "./LlamaRuntime.js"
 import { NO_TOKEN_MESSAGE } from "./SamplerGuard.js"
 import { StopMatcher } from "./StopMatcher.js"

@@ -7,30 +7,16 @@ import {
   ModelLoadFailed,
   ServerBusy
 } from "../domain/Errors.js"
-import type { ChatMessage, GenerationEvent, Sampling } from "../domain/Generate.js"
+import type { ChatPrompt, GenerationEvent, GenerationRequest, ResponseFormat } from "../domain/Generation.js"
 import { renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
-import { grammarStops } from "./Grammar.js"
+import { Grammar, grammarStops } from "./Grammar.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { guardSampling } from "./SamplerGuard.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
-
-/** Messages to render with the model's chat template (its own, or a generic one). */
-export interface ChatPrompt {
-  readonly _tag: "Chat"
-  readonly messages: ReadonlyArray<ChatMessage>
-}
-
-/** One generation: a model, a prompt (raw text or a conversation), how to sample. */
-export interface GenerationRequest {
-  readonly model: string
-  readonly prompt: string | ChatPrompt
-  readonly sampling: Sampling
-  readonly grammar?: LlamaGrammar | undefined
-}
 
 /** A model in memory with one context whose sequences are handed out one request at a time. */
 export interface LoadedModel {
@@ -96,6 +82,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
     const llama = yield* LlamaRuntime
+    const grammars = yield* Grammar
     // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
     // provides may come from their own import of it
     yield* loadNodeLlamaCpp
@@ -228,9 +215,18 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
      * first use; a sequence is held while the stream runs and given back when it ends or is
      * interrupted (after the token in progress).
      */
+    /** The grammar a response format asks for; none for plain text. */
+    const grammarFor = (format: ResponseFormat | undefined): Effect.Effect<LlamaGrammar | undefined, InvalidRequest> =>
+      format === undefined || format._tag === "Text"
+        ? Effect.succeed(undefined)
+        : format._tag === "JsonObject"
+        ? grammars.json
+        : grammars.forJsonSchema(format.schema)
+
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
+          const grammar = yield* grammarFor(request.responseFormat)
           const loaded = yield* acquire(request.model)
           const prompt = yield* promptOf(loaded, request.prompt)
           const sequence = yield* loaded.sequence
@@ -239,7 +235,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           const name = loaded.registered.info.name
           // a chat template's end-of-turn markers and a grammar's terminator stop generation like
           // the request's own stops
-          const extra = [...prompt.stops, ...grammarStops(request.grammar)]
+          const extra = [...prompt.stops, ...grammarStops(grammar)]
           const sampling = extra.length === 0 ? request.sampling : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
           return yield* ahead(
             generateTokens({
@@ -248,7 +244,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               promptTokens: prompt.tokens,
               sampling,
               contextSize: loaded.contextSize,
-              grammar: request.grammar,
+              grammar,
               stopTokens: prompt.stopTokens
             }),
             (cause) =>
@@ -274,5 +270,5 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       stats: Effect.suspend(() => Effect.all([...schedulers.values()]))
     } as const
   }),
-  dependencies: [ModelRegistry.Default, LlamaRuntime.layer]
+  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer]
 }) {}

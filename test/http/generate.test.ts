@@ -33,7 +33,9 @@ const engineAnswer = (prompt: string, maxTokens: number) =>
       Stream.runFold({ text: "", finish: "", usage: undefined as Usage | undefined }, (acc, e) =>
         e._tag === "Token"
           ? { ...acc, text: acc.text + e.text }
-          : { ...acc, finish: e.finishReason, usage: { ...e.usage } })
+          : e._tag === "Done"
+          ? { ...acc, finish: e.finishReason, usage: { ...e.usage } }
+          : acc)
     )
   })
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
-import { doneEvent, type GenerationEvent, tokenEvent, Usage } from "../../src/domain/Generate.js"
+import { doneEvent, type GenerationEvent, tokenEvent, Usage } from "../../src/domain/Generation.js"
 import { sseFrames } from "../../src/http/Api.js"
 
 // failures in the middle of a stream cannot be provoked through the real engine on demand, so

@@ -2,10 +2,16 @@ import { HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Stream } from "effect"
 import * as crypto from "node:crypto"
 import { type EngineError, GenerationFailed } from "../../domain/Errors.js"
-import type { DoneEvent, FinishReason, GenerationEvent, Usage } from "../../domain/Generate.js"
+import type {
+  DoneEvent,
+  FinishReason,
+  GenerationEvent,
+  GenerationRequest,
+  ResponseFormat as DomainFormat,
+  Usage
+} from "../../domain/Generation.js"
 import type { ResponseFormat } from "../../domain/OpenAi.js"
-import { Grammar } from "../../services/Grammar.js"
-import { type GenerationRequest, LlamaEngine } from "../../services/LlamaEngine.js"
+import { LlamaEngine } from "../../services/LlamaEngine.js"
 import * as Sse from "../Sse.js"
 import { internalError, openAiErrorBody, openAiReply } from "./Errors.js"
 import { chatMessagesOf, chatRequest, completionRequest, samplingOf } from "./Request.js"
@@ -17,13 +23,15 @@ import { chatMessagesOf, chatRequest, completionRequest, samplingOf } from "./Re
 
 const newId = (prefix: string) => `${prefix}-${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`
 
-/** The constraint a `response_format` asks for; none for plain text. */
-const grammarFor = (format: ResponseFormat | undefined) =>
-  Effect.gen(function*() {
-    if (format === undefined || format.type === "text") return undefined
-    const grammars = yield* Grammar
-    return format.type === "json_object" ? yield* grammars.json : yield* grammars.forJsonSchema(format.json_schema.schema)
-  })
+/** The domain's response format for OpenAI's `response_format`. */
+const formatOf = (format: ResponseFormat | undefined): DomainFormat | undefined =>
+  format === undefined
+    ? undefined
+    : format.type === "text"
+    ? { _tag: "Text" }
+    : format.type === "json_object"
+    ? { _tag: "JsonObject" }
+    : { _tag: "JsonSchema", schema: format.json_schema.schema }
 
 interface Collected {
   readonly text: string
@@ -32,7 +40,7 @@ interface Collected {
 
 const collect = (model: string, events: Stream.Stream<GenerationEvent, EngineError>) =>
   Stream.runFold(events, { text: "", done: undefined as DoneEvent | undefined }, (acc, event) =>
-    event._tag === "Token" ? { ...acc, text: acc.text + event.text } : { ...acc, done: event }).pipe(
+    event._tag === "Token" ? { ...acc, text: acc.text + event.text } : event._tag === "Done" ? { ...acc, done: event } : acc).pipe(
       Effect.flatMap(({ done, text }) =>
         done === undefined
           ? Effect.fail(new GenerationFailed({ model, reason: "the generation ended without a finish reason" }))
@@ -94,17 +102,15 @@ const streamed = (
       Stream.mapConcat(started, (event) =>
         event._tag === "Token"
           ? [chunk([renderer.piece(event.text)])]
-          : [chunk([renderer.finish(event.finishReason)]), ...(includeUsage ? [chunk([], event.usage)] : [])])
+          : event._tag === "Done"
+          ? [chunk([renderer.finish(event.finishReason)]), ...(includeUsage ? [chunk([], event.usage)] : [])]
+          : [])
     )
     return Sse.response(framed(chunks, where))
   })
 
-const generation = (request: Omit<GenerationRequest, "grammar">, format: ResponseFormat | undefined) =>
-  Effect.gen(function*() {
-    const engine = yield* LlamaEngine
-    const grammar = yield* grammarFor(format)
-    return engine.generate({ ...request, grammar })
-  })
+const generation = (request: Omit<GenerationRequest, "responseFormat">, format: ResponseFormat | undefined) =>
+  Effect.map(LlamaEngine, (engine) => engine.generate({ ...request, responseFormat: formatOf(format) }))
 
 export const chatCompletions = Effect.gen(function*() {
   const request = yield* chatRequest

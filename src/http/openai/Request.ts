@@ -1,6 +1,6 @@
 import { Effect, type Schema } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
-import type { ChatMessage, Sampling } from "../../domain/Generate.js"
+import type { ChatMessage, Sampling } from "../../domain/Generation.js"
 import { ChatCompletionRequest, CompletionRequest } from "../../domain/OpenAi.js"
 import { decode, jsonBody } from "../Body.js"
 

@@ -1,0 +1,149 @@
+import { Schema } from "effect"
+
+/**
+ * What every dialect asks the engine for, and what the engine answers with: one request type in,
+ * one stream of events out. Dialects (the seed API, OpenAI, Ollama, Anthropic) decode their wire
+ * requests into a `GenerationRequest` and render the `GenerationEvent`s in their own format.
+ */
+
+/** What the engine needs to sample; dialects map their own fields onto it. */
+export interface Sampling {
+  readonly maxTokens: number
+  readonly temperature: number
+  readonly topP?: number | undefined
+  readonly topK?: number | undefined
+  readonly minP?: number | undefined
+  readonly seed?: number | undefined
+  readonly stop: ReadonlyArray<string>
+  readonly repeatPenalty?: number | undefined
+  readonly presencePenalty?: number | undefined
+  readonly frequencyPenalty?: number | undefined
+}
+
+/** A call the model made: `arguments` is JSON text (an object that validates against the tool's parameters). */
+export interface ToolCall {
+  readonly id: string
+  readonly name: string
+  readonly arguments: string
+}
+
+/** One turn of a conversation, as the engine renders it with the model's chat template. */
+export const ChatRole = Schema.Literal("system", "user", "assistant", "tool")
+export type ChatRole = typeof ChatRole.Type
+
+export interface ChatMessage {
+  readonly role: ChatRole
+  readonly content: string
+  /** an assistant turn's calls (history of an agent loop) */
+  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
+  /** a tool turn: the call it answers */
+  readonly toolCallId?: string | undefined
+  /** a tool turn: the function that produced it */
+  readonly name?: string | undefined
+}
+
+/** Messages to render with the model's chat template (its own, or a generic one). */
+export interface ChatPrompt {
+  readonly _tag: "Chat"
+  readonly messages: ReadonlyArray<ChatMessage>
+}
+
+/** A constraint on the output's shape, enforced by a grammar. */
+export type ResponseFormat =
+  | { readonly _tag: "Text" }
+  | { readonly _tag: "JsonObject" }
+  | { readonly _tag: "JsonSchema"; readonly schema: unknown }
+
+/** A function the model may call; `parameters` is a JSON Schema of its arguments object. */
+export interface ToolDefinition {
+  readonly name: string
+  readonly description?: string | undefined
+  readonly parameters: Readonly<Record<string, unknown>>
+}
+
+/** `Auto`: the model decides; `None`: never call; `Required`: at least one call; `Named`: that function. */
+export type ToolChoice =
+  | { readonly _tag: "Auto" }
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Required" }
+  | { readonly _tag: "Named"; readonly name: string }
+
+export interface Tools {
+  readonly definitions: ReadonlyArray<ToolDefinition>
+  readonly choice: ToolChoice
+  /** whether the model may make more than one call in a turn */
+  readonly parallel: boolean
+}
+
+/**
+ * Thinking for templates that think: `enabled: false` asks the template not to (Qwen3's
+ * `enable_thinking`); an effort is passed where the template takes one (gpt-oss).
+ */
+export interface Thinking {
+  readonly enabled: boolean
+  readonly effort?: "low" | "medium" | "high" | undefined
+}
+
+/** One generation: a model, a prompt (raw text or a conversation), how to sample. */
+export interface GenerationRequest {
+  readonly model: string
+  readonly prompt: string | ChatPrompt
+  readonly sampling: Sampling
+  readonly responseFormat?: ResponseFormat | undefined
+  /** chat prompts only */
+  readonly tools?: Tools | undefined
+  /** chat prompts only; left out: the template's default */
+  readonly thinking?: Thinking | undefined
+}
+
+export const FinishReason = Schema.Literal("stop", "length", "tool_calls")
+export type FinishReason = typeof FinishReason.Type
+
+export class Usage extends Schema.Class<Usage>("Usage")({
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.Number,
+  total_tokens: Schema.Number
+}) {
+  static of(prompt: number, completion: number): Usage {
+    return new Usage({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion })
+  }
+}
+
+/** A piece of the answer: one or more tokens that decode to whole characters. */
+export interface TokenEvent {
+  readonly _tag: "Token"
+  readonly text: string
+  readonly tokens: number
+}
+
+/** A piece of the model's thought (templates that think), kept apart from the answer. */
+export interface ReasoningEvent {
+  readonly _tag: "Reasoning"
+  readonly text: string
+  readonly tokens: number
+}
+
+/** A complete, validated tool call; `index` counts the calls of this generation from 0. */
+export interface ToolCallEvent {
+  readonly _tag: "ToolCall"
+  readonly index: number
+  readonly call: ToolCall
+}
+
+/** The last event of every generation. */
+export interface DoneEvent {
+  readonly _tag: "Done"
+  readonly finishReason: FinishReason
+  readonly usage: Usage
+}
+
+export type GenerationEvent = TokenEvent | ReasoningEvent | ToolCallEvent | DoneEvent
+
+export const tokenEvent = (text: string, tokens: number): TokenEvent => ({ _tag: "Token", text, tokens })
+export const reasoningEvent = (text: string, tokens: number): ReasoningEvent => ({ _tag: "Reasoning", text, tokens })
+export const toolCallEvent = (index: number, call: ToolCall): ToolCallEvent => ({ _tag: "ToolCall", index, call })
+export const doneEvent = (finishReason: FinishReason, usage: Usage): DoneEvent => ({
+  _tag: "Done",
+  finishReason,
+  usage
+})
