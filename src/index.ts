@@ -1,19 +1,18 @@
 /**
- * Shimmy as a library: the schemas, errors and layers the CLI and the server are built from, for
- * other Effect apps to compose.
+ * Shimmy as a library: the domain (schemas, errors, the generation request and its events) and
+ * the services (registry, runtime, engine, grammars, embeddings) with the one `Live` layer that
+ * composes them, for other Effect apps. The HTTP server is its own entry: `shimmy/http`.
  */
 export * from "./domain/Errors.js"
-export * from "./domain/Generate.js"
 export * from "./domain/Generation.js"
 export * from "./domain/Model.js"
-export { LlamaEngine, type LoadedModel } from "./services/LlamaEngine.js"
-export { LlamaRuntime, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
+export * as OpenAi from "./domain/OpenAi.js"
+export * as SeedApi from "./domain/SeedApi.js"
+export { Embeddings, type EmbeddingResult } from "./services/Embeddings.js"
+export { Grammar } from "./services/Grammar.js"
+export { Live, liveWith, type LiveServices } from "./services/Live.js"
+export { LlamaEngine, type LoadedModel, type SchedulerStats } from "./services/LlamaEngine.js"
+export { LlamaRuntime, type LlamaRuntimeShape, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"
-export { Embeddings, type EmbeddingResult } from "./services/Embeddings.js"
-export { Grammar } from "./services/Grammar.js"
-/** The HTTP application (seed API and `/v1`), and layers to serve it. */
-export { app, layer as serverLayer, listen, type ListenOptions, serve } from "./http/Server.js"
-export { openAiServices } from "./http/OpenAi.js"
-export { ServerConfig, type ServerConfigShape, serverSettings } from "./http/ServerConfig.js"

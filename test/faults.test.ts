@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Layer, ManagedRuntime } from "effect"
+import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { LlamaRuntime } from "../src/services/LlamaRuntime.js"
 import { exposeCollector } from "../src/services/NativeGarbage.js"
@@ -77,7 +77,7 @@ describe("broken model files", () => {
 describe("the runtime after a failed load", () => {
   it("closes even when the failed model has been garbage-collected", async () => {
     const runtime = ManagedRuntime.make(LlamaRuntime.layer.pipe(Layer.provide(testConfig())))
-    const llama = await runtime.runPromise(LlamaRuntime)
+    const llama = await runtime.runPromise(Effect.flatMap(LlamaRuntime, (r) => r.llama))
     await expect(llama.loadModel({ modelPath: path.join(dir, "alien-stories.gguf") })).rejects.toThrow(/Failed to load model/)
     // node-llama-cpp's half-made model, only weakly reachable now, goes with a full collection
     const gc = exposeCollector()

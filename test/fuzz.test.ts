@@ -1,7 +1,7 @@
 import { Arbitrary, FastCheck as fc, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type WebSocket from "ws"
-import { GenerateRequest } from "../src/domain/Generate.js"
+import { GenerateRequest } from "../src/domain/SeedApi.js"
 import { ChatCompletionRequest, CompletionRequest } from "../src/domain/OpenAi.js"
 import { openSocket, settled } from "./support/clients.js"
 import { startServer } from "./support/server.js"

@@ -1,12 +1,12 @@
 import { Command } from "@effect/cli"
-import { Console, Effect, Layer } from "effect"
+import { Console, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { formatBytes } from "../Format.js"
-import { configOverrides, modelDirs, threads } from "./Shared.js"
+import { live, modelDirs, threads } from "./Shared.js"
 import { VERSION } from "../Version.js"
 
 const FEATURES = ["avx", "avx2", "avx512f", "avx512_bf16", "avx_vnni", "fma", "f16c", "neon", "asimd", "sve"]
@@ -21,11 +21,11 @@ const cpuFeatures = Effect.promise(() =>
   )
 )
 
-export const diagCommand = Command.make("diag", { modelDirs, threads }, (o) =>
+export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
   Effect.gen(function*() {
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
-    const llama = yield* LlamaRuntime
+    const llama = yield* Effect.flatMap(LlamaRuntime, (runtime) => runtime.llama)
     const cpus = os.cpus()
     const { getLlamaGpuTypes } = yield* loadNodeLlamaCpp
     const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
@@ -46,11 +46,8 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, (o) =>
       lines.push(`  ${s.source.padEnd(12)} ${s.location} ${s.exists ? `(${s.models} models)` : "(not present)"}`)
     }
     yield* Console.log(lines.join("\n"))
-  }).pipe(
-    Effect.provide(
-      Layer.mergeAll(ModelRegistry.Default, LlamaRuntime.layer).pipe(
-        Layer.provideMerge(ShimmyConfig.withOverrides(configOverrides(o)))
-      )
-    )
-  )
-).pipe(Command.withDescription("Show the system, the runtime and where models are looked for"))
+  })
+).pipe(
+  Command.provide((o) => live(o)),
+  Command.withDescription("Show the system, the runtime and where models are looked for")
+)

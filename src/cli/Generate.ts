@@ -1,10 +1,10 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, ParseResult, Schema, Stream } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
-import { GenerateRequest, samplingOf } from "../domain/Generate.js"
+import { GenerateRequest, samplingOf } from "../domain/SeedApi.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
-import { engineLayer, modelDirs, root, threads } from "./Shared.js"
+import { live, modelDirs, root, threads } from "./Shared.js"
 
 const options = {
   prompt: Options.text("prompt").pipe(Options.withAlias("p"), Options.withDescription("The prompt to complete")),
@@ -75,5 +75,7 @@ export const generateCommand = Command.make("generate", options, (o) =>
           `${usage.completion_tokens > 1 ? ((usage.completion_tokens - 1) / decode).toFixed(1) : "-"} tokens/s decode; finish: ${finishReason}]`
       )
     }
-  }).pipe(Effect.provide(engineLayer(o)))
-).pipe(Command.withDescription("Generate text from a prompt, streamed to stdout as it is generated"))
+  })
+).pipe(
+  Command.provide((o) => live(o)),
+  Command.withDescription("Generate text from a prompt, streamed to stdout as it is generated"))

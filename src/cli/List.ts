@@ -1,8 +1,8 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect } from "effect"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { modelHeader, modelRow, table } from "./Format.js"
-import { modelDirs, registryLayer } from "./Shared.js"
+import { live, modelDirs } from "./Shared.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print the models as JSON"))
 
@@ -18,5 +18,8 @@ export const listCommand = Command.make("list", { modelDirs, json }, (o) =>
     const notes = models.filter((m) => m.status !== "ok")
     if (notes.length > 0) yield* Console.log("")
     for (const m of notes) yield* Console.log(`${m.name}: ${m.status}: ${m.reason ?? ""}`)
-  }).pipe(Effect.provide(registryLayer({ modelDirs: o.modelDirs, threads: Option.none() })))
-).pipe(Command.withDescription("List the models found, with their metadata"))
+  })
+).pipe(
+  Command.provide((o) => live(o)),
+  Command.withDescription("List the models found, with their metadata")
+)

@@ -3,7 +3,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { GenerationFailed } from "../domain/Errors.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
-import { engineLayer, modelDirs, threads } from "./Shared.js"
+import { live, modelDirs, threads } from "./Shared.js"
 
 const PROBE_PROMPT = "Once upon a time"
 const PROBE_TOKENS = 16
@@ -45,5 +45,7 @@ export const probeCommand = Command.make(
       if (failures > 0) {
         return yield* Effect.fail(new GenerationFailed({ model: "probe", reason: `${failures} of ${targets.length} model(s) failed` }))
       }
-    }).pipe(Effect.provide(engineLayer(o)))
-).pipe(Command.withDescription("Load a model (all models when none is named), time it and run a short generation"))
+    })
+).pipe(
+  Command.provide((o) => live(o)),
+  Command.withDescription("Load a model (all models when none is named), time it and run a short generation"))

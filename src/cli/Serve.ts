@@ -4,8 +4,8 @@ import { InvalidRequest } from "../domain/Errors.js"
 import * as Server from "../http/Server.js"
 import { ServerConfig, type ServerConfigShape, serverSettings, splitOrigins } from "../http/ServerConfig.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
-import { ShimmyConfig } from "../services/ShimmyConfig.js"
-import * as BackgroundEngine from "./BackgroundEngine.js"
+import { liveWith } from "../services/Live.js"
+import { LlamaRuntime } from "../services/LlamaRuntime.js"
 import { configOverrides, modelDirs, threads } from "./Shared.js"
 
 const DEFAULT_BIND = `${Server.DEFAULT_HOST}:${Server.DEFAULT_PORT}`
@@ -116,15 +116,13 @@ const options = {
 
 type ServeOptions = Command.Command.ParseConfig<typeof options>
 
-/** Registry and config, with the scheduler's flags; the engine is built once the server listens. */
-const registryLayer = (o: ServeOptions) =>
-  ModelRegistry.Default.pipe(
-    Layer.provideMerge(ShimmyConfig.withOverrides({
-      ...configOverrides(o),
-      ...(Option.isSome(o.parallel) ? { parallel: o.parallel.value } : {}),
-      ...(Option.isSome(o.maxQueue) ? { maxQueue: o.maxQueue.value } : {})
-    }))
-  )
+/** `Live` with the scheduler's flags over the environment's settings. */
+const liveOf = (o: ServeOptions) =>
+  liveWith({
+    ...configOverrides(o),
+    ...(Option.isSome(o.parallel) ? { parallel: o.parallel.value } : {}),
+    ...(Option.isSome(o.maxQueue) ? { maxQueue: o.maxQueue.value } : {})
+  })
 
 const serverConfigOf = (o: ServeOptions): ServerConfigShape => ({
   apiKey: o.apiKey,
@@ -140,10 +138,11 @@ export const serveCommand = Command.make("serve", options, (o) =>
     yield* checkRange("max-body-bytes", Option.some(o.maxBodyBytes), 1, Number.MAX_SAFE_INTEGER)
     const listen = yield* parseBind(o.bind, o.port)
     const registry = yield* ModelRegistry
-    // the engine's scope comes before the server's, so the server drains before models unload
-    const engine = yield* BackgroundEngine.start
-    // listening comes first: llama.cpp loads meanwhile and models when a request first names them
-    const server = yield* Server.serve(listen).pipe(Effect.provide(engine.context))
+    const runtime = yield* LlamaRuntime
+    // the services' scope (Command.provide) encloses the server's, so the server drains before
+    // models unload; listening comes first: llama.cpp loads meanwhile (below) and models when a
+    // request first names them
+    const server = yield* Server.serve(listen)
     const url = Server.urlOf(server)
     const models = yield* registry.list
     const lines = [`shimmy listening on ${url}`, `  WebSocket: ${url.replace(/^http/, "ws")}/ws/generate`]
@@ -163,13 +162,13 @@ export const serveCommand = Command.make("serve", options, (o) =>
     yield* Effect.addFinalizer(() =>
       Console.log(`shimmy: shutting down; requests in flight may finish within ${Duration.format(o.shutdownTimeout)}`)
     )
-    // a runtime that cannot be loaded ends the command as it did before the server listened
-    yield* engine.ready
+    // a runtime that cannot be loaded ends the command as it would have before the server listened
+    yield* runtime.llama
     // runs until interrupted (SIGINT/SIGTERM); closing the scope drains the server (Server.serve)
     // and then unloads the models
     return yield* Effect.never
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(Layer.merge(registryLayer(o), Layer.succeed(ServerConfig, serverConfigOf(o))))
-  )
-).pipe(Command.withDescription("Start the HTTP, SSE and WebSocket server"))
+  }).pipe(Effect.scoped)
+).pipe(
+  Command.provide((o) => Layer.merge(liveOf(o), Layer.succeed(ServerConfig, serverConfigOf(o)))),
+  Command.withDescription("Start the HTTP, SSE and WebSocket server")
+)

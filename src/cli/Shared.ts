@@ -1,9 +1,7 @@
 import { Command, Options } from "@effect/cli"
-import { Layer, Option } from "effect"
-import { openAiServices } from "../http/OpenAi.js"
-import { LlamaEngine } from "../services/LlamaEngine.js"
-import { ModelRegistry } from "../services/ModelRegistry.js"
-import { type ShimmyConfigShape, ShimmyConfig, splitPaths } from "../services/ShimmyConfig.js"
+import { Option } from "effect"
+import { liveWith } from "../services/Live.js"
+import { type ShimmyConfigShape, splitPaths } from "../services/ShimmyConfig.js"
 
 /** `--model-dirs a,b` (repeatable): model files or directories, instead of SHIMMY_MODEL_PATHS. */
 export const modelDirs = Options.text("model-dirs").pipe(
@@ -24,24 +22,16 @@ export const verbose = Options.boolean("verbose").pipe(
 
 export interface CommonOptions {
   readonly modelDirs: ReadonlyArray<string>
-  readonly threads: Option.Option<number>
+  readonly threads?: Option.Option<number>
 }
 
 export const configOverrides = (options: CommonOptions): Partial<ShimmyConfigShape> => ({
   ...(options.modelDirs.length > 0 ? { modelPaths: options.modelDirs } : {}),
-  ...(Option.isSome(options.threads) ? { threads: options.threads.value } : {})
+  ...(options.threads !== undefined && Option.isSome(options.threads) ? { threads: options.threads.value } : {})
 })
 
-/** The registry alone: listing needs no native runtime. */
-export const registryLayer = (options: CommonOptions) =>
-  ModelRegistry.Default.pipe(Layer.provide(ShimmyConfig.withOverrides(configOverrides(options))))
-
-/** Engine, registry and config, as the server builds them. */
-export const engineLayer = (options: CommonOptions) =>
-  Layer.mergeAll(LlamaEngine.Default, openAiServices).pipe(
-    Layer.provideMerge(ModelRegistry.Default),
-    Layer.provideMerge(ShimmyConfig.withOverrides(configOverrides(options)))
-  )
+/** The `Live` layer with a command's options over the environment's settings (`Command.provide`). */
+export const live = <O extends CommonOptions>(options: O) => liveWith(configOverrides(options))
 
 /** The root command; subcommands read the global `--verbose` from it. */
 export const root = Command.make("shimmy", { verbose })

@@ -1,4 +1,5 @@
-import { Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
+import { GenerationFailed } from "./Errors.js"
 
 /**
  * What every dialect asks the engine for, and what the engine answers with: one request type in,
@@ -19,6 +20,10 @@ export interface Sampling {
   readonly presencePenalty?: number | undefined
   readonly frequencyPenalty?: number | undefined
 }
+
+/** Stop strings as every dialect sends them: none, one, or a list. */
+export const stopList = (stop: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> =>
+  stop === undefined ? [] : typeof stop === "string" ? [stop] : stop
 
 /** A call the model made: `arguments` is JSON text (an object that validates against the tool's parameters). */
 export interface ToolCall {
@@ -147,3 +152,41 @@ export const doneEvent = (finishReason: FinishReason, usage: Usage): DoneEvent =
   finishReason,
   usage
 })
+
+/** A whole generation, as the JSON renderings answer it. */
+export interface Answer {
+  readonly text: string
+  readonly reasoning: string
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly done: DoneEvent
+}
+
+interface Folding {
+  readonly text: string
+  readonly reasoning: string
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly done: DoneEvent | undefined
+}
+
+const nothing: Folding = { text: "", reasoning: "", toolCalls: [], done: undefined }
+
+/** Collects a generation's events into its answer (the same stream every rendering runs). */
+export const collect = <E>(model: string, events: Stream.Stream<GenerationEvent, E>): Effect.Effect<Answer, E | GenerationFailed> =>
+  Stream.runFold(events, nothing, (acc, event): Folding => {
+    switch (event._tag) {
+      case "Token":
+        return { ...acc, text: acc.text + event.text }
+      case "Reasoning":
+        return { ...acc, reasoning: acc.reasoning + event.text }
+      case "ToolCall":
+        return { ...acc, toolCalls: [...acc.toolCalls, event.call] }
+      case "Done":
+        return { ...acc, done: event }
+    }
+  }).pipe(
+    Effect.flatMap(({ done, ...rest }) =>
+      done === undefined
+        ? Effect.fail(new GenerationFailed({ model, reason: "the generation ended without a finish reason" }))
+        : Effect.succeed<Answer>({ ...rest, done })
+    )
+  )

@@ -3,16 +3,11 @@ import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import type * as http from "node:http"
 import { InvalidRequest } from "../domain/Errors.js"
-import { GenerateRequest, samplingOf } from "../domain/Generate.js"
-import type { GenerationRequest } from "../domain/Generation.js"
-import type { HttpFailure } from "./Errors.js"
+import { BodyTooLarge, MalformedBody } from "./Failures.js"
 
 /** Request bodies: text -> JSON -> schema, each step failing with what the client got wrong. */
 
-type MalformedBody = Extract<HttpFailure, { _tag: "MalformedBody" }>
-type BodyTooLarge = Extract<HttpFailure, { _tag: "BodyTooLarge" }>
-
-const malformed = (reason: string): MalformedBody => ({ _tag: "MalformedBody", reason })
+const malformed = (reason: string) => new MalformedBody({ reason })
 
 /** Parses JSON text; a syntax error is `MalformedBody`, never a defect. */
 export const parseJson = (text: string): Effect.Effect<unknown, MalformedBody> =>
@@ -30,14 +25,16 @@ export const invalidRequest = (error: ParseResult.ParseError): InvalidRequest =>
   if (issue === undefined) return new InvalidRequest({ reason: error.message })
   const param = issue.path.map(String).join(".")
   if (param.length === 0) return new InvalidRequest({ reason: `the request body must be a JSON object: ${issue.message}` })
+  // OpenAI's words for a field no one defines
+  if (issue._tag === "Unexpected") return new InvalidRequest({ param, reason: `unrecognized request argument supplied: ${param}` })
+  // messages that already name their field (a refused field says why)
+  if (issue.message.startsWith(`'${param}'`)) return new InvalidRequest({ param, reason: issue.message })
   return new InvalidRequest({ param, reason: `'${param}': ${issue.message}` })
 }
 
 /** Decodes with `schema`, reporting the first wrong field. */
 export const decode = <A, I>(schema: Schema.Schema<A, I>) => (json: unknown): Effect.Effect<A, InvalidRequest> =>
   Schema.decodeUnknown(schema, { errors: "first" })(json).pipe(Effect.mapError(invalidRequest))
-
-export const decodeGenerate = decode(GenerateRequest)
 
 const utf8 = new TextDecoder("utf-8")
 
@@ -61,7 +58,7 @@ const readLimited = (incoming: http.IncomingMessage, limit: number | undefined) 
         detach()
         chunks.length = 0
         incoming.resume()
-        resume(Effect.fail({ _tag: "BodyTooLarge", limit }))
+        resume(Effect.fail(new BodyTooLarge({ limit })))
       } else chunks.push(chunk)
     }
     function onEnd() {
@@ -95,9 +92,5 @@ export const bodyText: Effect.Effect<string, MalformedBody | BodyTooLarge, HttpS
 export const jsonBody: Effect.Effect<unknown, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> = Effect
   .flatMap(bodyText, parseJson)
 
-/** What the engine is asked for a seed API request (HTTP and WebSocket alike). */
-export const generationOf = (request: GenerateRequest): GenerationRequest => ({
-  model: request.model,
-  prompt: request.prompt,
-  sampling: samplingOf(request)
-})
+/** The current request's body, decoded with `schema`. */
+export const bodyAs = <A, I>(schema: Schema.Schema<A, I>) => Effect.flatMap(jsonBody, decode(schema))

@@ -1,14 +1,17 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
-import { type ErrorReply, errorResponse, type HttpFailure, replyFor } from "./Errors.js"
-import { openAiErrorResponse } from "./openai/Errors.js"
+import { errorResponse } from "./Dialect.js"
+import { BodyTooLarge, type HttpFailure, OriginNotAllowed, ShuttingDown, Unauthorized } from "./Failures.js"
+import { type ErrorReply, replyFor } from "./Reply.js"
+import { requestUrl } from "./RequestUrl.js"
+import { dialectOf } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Draining } from "./Shutdown.js"
 
 /**
  * What every request passes before it reaches a route: CORS, shutdown, the API key and the body
- * size. Refusals use the error format of the path (OpenAI's under `/v1`).
+ * size. Refusals use the error format of the path's dialect (OpenAI's under `/v1`).
  */
 
 /** Open without a key, and what load balancers and supervisors poll. */
@@ -37,14 +40,6 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
   return sent
 }
 
-const parseUrl = (raw: string): URL => {
-  try {
-    return new URL(raw, "http://localhost")
-  } catch {
-    return new URL("http://localhost/")
-  }
-}
-
 const PREFLIGHT_MAX_AGE = "600"
 
 export const guarded = <E, R>(
@@ -53,9 +48,8 @@ export const guarded = <E, R>(
   Effect.gen(function*() {
     const config = yield* ServerConfig
     const request = yield* HttpServerRequest.HttpServerRequest
-    const url = parseUrl(request.url)
+    const url = requestUrl(request)
     const path = url.pathname
-    const openAi = path === "/v1" || path.startsWith("/v1/")
     const origin = request.headers["origin"]
     const anyOrigin = config.corsOrigins.includes("*")
     const originAllowed = origin !== undefined && (anyOrigin || config.corsOrigins.includes(origin))
@@ -67,12 +61,12 @@ export const guarded = <E, R>(
     const refuse = (failure: HttpFailure) => {
       const reply: ErrorReply = replyFor(failure)
       const withCors = { ...reply, headers: { ...reply.headers, ...cors } }
-      return Effect.succeed(openAi ? openAiErrorResponse(withCors) : errorResponse(withCors))
+      return Effect.succeed(errorResponse(dialectOf(path), withCors))
     }
 
     // a browser page from another origin: refused outright rather than left to the browser,
     // since browsers enforce nothing on WebSockets and still send "simple" POSTs
-    if (origin !== undefined && !originAllowed) return yield* refuse({ _tag: "OriginNotAllowed", origin })
+    if (origin !== undefined && !originAllowed) return yield* refuse(new OriginNotAllowed({ origin }))
 
     if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
       const asked = request.headers["access-control-request-headers"]
@@ -88,13 +82,13 @@ export const guarded = <E, R>(
     }
 
     const draining = yield* Draining
-    if (yield* Deferred.isDone(draining)) return yield* refuse({ _tag: "ShuttingDown" })
+    if (yield* Deferred.isDone(draining)) return yield* refuse(new ShuttingDown())
 
     if (Option.isSome(config.apiKey) && !PUBLIC_PATHS.has(path)) {
       const expected = digest(Redacted.value(config.apiKey.value))
       const sent = credentials(request, url)
       if (!sent.some((key) => sameKey(expected, key))) {
-        return yield* refuse({ _tag: "Unauthorized", reason: sent.length === 0 ? "missing" : "invalid" })
+        return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
       }
     }
 
@@ -102,7 +96,7 @@ export const guarded = <E, R>(
     // counted while it is read (Body.ts) against the same limit
     const declared = Number(request.headers["content-length"] ?? "0")
     if (Number.isFinite(declared) && declared > config.maxBodyBytes) {
-      return yield* refuse({ _tag: "BodyTooLarge", limit: config.maxBodyBytes })
+      return yield* refuse(new BodyTooLarge({ limit: config.maxBodyBytes }))
     }
 
     const response = yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(config.maxBodyBytes))

@@ -1,94 +1,14 @@
-import { HttpRouter, HttpServer, HttpServerError, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
+import { type HttpRouter, HttpServer, type HttpServerError } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Cause, Chunk, Console, Data, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
 import * as http from "node:http"
-import { apiRouter } from "./Api.js"
-import { errorResponse, internalErrorReply, isEngineError, replyFor } from "./Errors.js"
 import { guarded } from "./Guard.js"
-import { openAiRouter } from "./OpenAi.js"
+import { router } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Draining } from "./Shutdown.js"
 
-/** Every route the server answers: the seed API and the OpenAI-compatible `/v1/*` routes. */
-export const router = HttpRouter.concat(apiRouter, openAiRouter)
-
-interface RoutePattern {
-  readonly method: string
-  readonly pattern: RegExp
-}
-
-const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
-
-/** `/v1/models/:model` and `/v1/*` as regular expressions, to tell 405 from 404. */
-const compile = (path: string): RegExp =>
-  new RegExp(
-    `^${
-      path.split("/").map((part) => part === "*" ? ".*" : part.startsWith(":") ? "[^/]+" : escape(part)).join("/")
-    }/?$`
-  )
-
-const patternsOf = (r: HttpRouter.HttpRouter<unknown, unknown>, prefix = ""): ReadonlyArray<RoutePattern> => [
-  ...Chunk.toReadonlyArray(r.routes).map((route) => ({
-    method: route.method,
-    pattern: compile(`${prefix}${Option.getOrElse(route.prefix, () => "")}${route.path}`)
-  })),
-  ...Chunk.toReadonlyArray(r.mounts).flatMap(([mount, app]) =>
-    HttpRouter.TypeId in app ? patternsOf(app as HttpRouter.HttpRouter<unknown, unknown>, `${prefix}${mount}`) : []
-  )
-]
-
-const patterns = patternsOf(router as HttpRouter.HttpRouter<unknown, unknown>)
-
-/** The methods some route accepts for `path` (empty: no such path at all). */
-export const allowedMethods = (path: string): ReadonlyArray<string> => {
-  const methods = patterns.filter((p) => p.pattern.test(path)).map((p) => p.method)
-  return methods.includes("*") ? [] : [...new Set(methods)]
-}
-
-const pathOf = (url: string) => {
-  try {
-    return new URL(url, "http://localhost").pathname
-  } catch {
-    return url
-  }
-}
-
-/**
- * The catch-all: unknown routes and methods get 404/405 in the error format, expected errors
- * that escaped a handler get their row of the table, and anything else (a bug) is logged to
- * stderr and answered 500 server_error without details.
- */
-const answerFailure = (cause: Cause.Cause<unknown>) =>
-  Effect.gen(function*() {
-    // a client that went away: the platform ends the response itself
-    if (Cause.isInterruptedOnly(cause)) return yield* Effect.failCause(cause as Cause.Cause<never>)
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const path = pathOf(request.url)
-    const failure = Cause.failureOption(cause)
-    if (Option.isSome(failure)) {
-      const error = failure.value
-      if (error instanceof HttpServerError.RouteNotFound) {
-        const allowed = allowedMethods(path)
-        return errorResponse(replyFor(
-          allowed.length > 0 && !allowed.includes(request.method)
-            ? { _tag: "MethodNotAllowed", method: request.method, path, allowed }
-            : { _tag: "RouteNotFound", method: request.method, path }
-        ))
-      }
-      if (isEngineError(error)) return errorResponse(replyFor(error))
-    }
-    yield* Console.error(`shimmy: unexpected error on ${request.method} ${path}\n${Cause.pretty(cause)}`)
-    return errorResponse(internalErrorReply)
-  })
-
 /** The whole HTTP application: the guard (CORS, API key, body limit, shutdown), then the routes. */
-const routed = Effect.catchAllCause(router, answerFailure) satisfies Effect.Effect<
-  HttpServerResponse.HttpServerResponse,
-  never,
-  unknown
->
-
-export const app = guarded(routed)
+export const app = guarded(router)
 
 export type AppRequirements = Exclude<Effect.Effect.Context<typeof app>, HttpRouter.HttpRouter.Provided>
 

@@ -1,6 +1,6 @@
 import { Effect, Either } from "effect"
 import type { GbnfJsonSchema, LlamaGrammar, LlamaText } from "node-llama-cpp"
-import { InvalidRequest } from "../domain/Errors.js"
+import { InvalidRequest, RuntimeUnavailable } from "../domain/Errors.js"
 import { LlamaRuntime } from "./LlamaRuntime.js"
 
 /** Keywords that only annotate a schema: dropping them cannot let invalid output through. */
@@ -149,15 +149,17 @@ const describe = (cause: unknown) => (cause instanceof Error ? cause.message : S
 /** Grammars that constrain sampling so the output is JSON, or JSON matching a schema. */
 export class Grammar extends Effect.Service<Grammar>()("shimmy/Grammar", {
   effect: Effect.gen(function*() {
-    const llama = yield* LlamaRuntime
+    const runtime = yield* LlamaRuntime
     const json = yield* Effect.cached(
-      Effect.tryPromise({
-        try: () => llama.getGrammarFor("json"),
-        catch: (cause) => new InvalidRequest({ param: "response_format", reason: `cannot build the JSON grammar: ${describe(cause)}` })
-      })
+      Effect.flatMap(runtime.llama, (llama) =>
+        Effect.tryPromise({
+          try: () => llama.getGrammarFor("json"),
+          catch: (cause) => new RuntimeUnavailable({ reason: `cannot build the JSON grammar: ${describe(cause)}` })
+        }))
     )
     const forJsonSchema = Effect.fn("Grammar.forJsonSchema")(function*(schema: unknown) {
       const gbnf = yield* toGbnfSchema(schema)
+      const llama = yield* runtime.llama
       return yield* Effect.tryPromise({
         try: (): Promise<LlamaGrammar> => llama.createGrammarForJsonSchema<GbnfJsonSchema>(gbnf),
         catch: (cause) =>

@@ -1,11 +1,12 @@
-import { Effect, Mailbox, Option, Queue, RcMap, Ref, Scope, Stream } from "effect"
+import { Effect, Mailbox, RcMap, type Scope, Stream } from "effect"
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp"
 import {
   ContextLengthExceeded,
   GenerationFailed,
   InvalidRequest,
   ModelLoadFailed,
-  ServerBusy
+  type RuntimeUnavailable,
+  type ServerBusy
 } from "../domain/Errors.js"
 import type { ChatPrompt, GenerationEvent, GenerationRequest, ResponseFormat } from "../domain/Generation.js"
 import { renderChat } from "./ChatTemplate.js"
@@ -16,6 +17,7 @@ import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { guardSampling } from "./SamplerGuard.js"
+import * as SequencePool from "./SequencePool.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
 /** A model in memory with one context whose sequences are handed out one request at a time. */
@@ -44,29 +46,6 @@ export interface SchedulerStats {
   readonly queued: number
 }
 
-/**
- * The events of a generation as a stream that runs ahead of its consumer: a fiber of the scope
- * pulls the generator and offers to a bounded mailbox, so the next token is being computed while
- * the consumer renders and writes the last one, and a slow consumer gets the waiting events in
- * one chunk. The mailbox's bound is the back-pressure. When the scope closes the fiber is
- * interrupted and the generator is returned (after the token in progress), before the scope's
- * earlier finalizers (the sequence) run.
- */
-const ahead = <A, E>(iterator: AsyncGenerator<A, void, undefined>, onError: (cause: unknown) => E) =>
-  Effect.gen(function*() {
-    const mailbox = yield* Mailbox.make<A, E>(AHEAD)
-    yield* Effect.addFinalizer(() => Effect.promise(() => iterator.return(undefined)))
-    const pump = Effect.gen(function*() {
-      for (;;) {
-        const next = yield* Effect.tryPromise({ try: () => iterator.next(), catch: onError })
-        if (next.done === true) return
-        yield* mailbox.offer(next.value)
-      }
-    })
-    yield* Effect.forkScoped(Mailbox.into(pump, mailbox))
-    return Mailbox.toStream(mailbox)
-  })
-
 // a vocabulary's size where the model's metadata does not tell it
 const VOCABULARY_GUESS = 32_000
 
@@ -81,12 +60,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
   scoped: Effect.gen(function*() {
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
-    const llama = yield* LlamaRuntime
+    const runtime = yield* LlamaRuntime
     const grammars = yield* Grammar
-    // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
-    // provides may come from their own import of it
-    yield* loadNodeLlamaCpp
-    const threads = threadsFor(llama, config.threads)
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
     const garbage = makeNativeGarbage(NATIVE_GARBAGE_BUDGET)
@@ -97,6 +72,11 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         if (registered.info.status === "unusable") {
           return yield* Effect.fail(new ModelLoadFailed({ model: name, reason: registered.info.reason ?? "unusable" }))
         }
+        const llama = yield* Effect.mapError(runtime.llama, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
+        // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
+        // provides may come from their own import of it
+        yield* Effect.mapError(loadNodeLlamaCpp, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
+        const threads = threadsFor(llama, config.threads)
         const started = Date.now()
         const model = yield* Effect.acquireRelease(
           Effect.tryPromise({
@@ -116,39 +96,18 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         if (!guardSampling(context)) {
           yield* Effect.logWarning("node-llama-cpp's context has changed shape: a failed sampling may hang its request")
         }
-        const pool = yield* Queue.bounded<LlamaContextSequence>(config.parallel)
-        for (let i = 0; i < config.parallel; i++) yield* Queue.offer(pool, context.getSequence())
-        const waiting = yield* Ref.make(0)
-        const stats = Effect.all({ size: Queue.size(pool), queued: Ref.get(waiting) }).pipe(
-          // a bounded queue's size goes below zero by the number of takers waiting
-          Effect.map(({ queued, size }) => ({ model: registered.info.name, sequences: config.parallel, free: Math.max(0, size), queued }))
-        )
+        const sequences = Array.from({ length: config.parallel }, () => context.getSequence())
+        const pool = yield* SequencePool.make(sequences, { model: registered.info.name, maxQueue: config.maxQueue })
+        const stats = Effect.map(pool.stats, (p): SchedulerStats => ({
+          model: registered.info.name,
+          sequences: p.size,
+          free: p.free,
+          queued: p.queued
+        }))
         yield* Effect.acquireRelease(
           Effect.sync(() => void schedulers.set(registered.info.name, stats)),
           () => Effect.sync(() => void schedulers.delete(registered.info.name))
         )
-
-        // a context has `parallel` sequences; further requests wait in FIFO order, and past
-        // `maxQueue` waiting ones they fail at once instead of piling up
-        const sequence = Effect.gen(function*() {
-          const scope = yield* Effect.scope
-          return yield* Effect.uninterruptibleMask((restore) =>
-            Effect.gen(function*() {
-              const immediate = yield* Queue.poll(pool)
-              const taken = Option.isSome(immediate) ? immediate.value : yield* Effect.gen(function*() {
-                const admitted = yield* Ref.modify(waiting, (n) => n < config.maxQueue ? [true, n + 1] : [false, n])
-                if (!admitted) {
-                  return yield* Effect.fail(
-                    new ServerBusy({ model: registered.info.name, queued: config.maxQueue, retryAfterSeconds: 1 })
-                  )
-                }
-                return yield* restore(Queue.take(pool)).pipe(Effect.ensuring(Ref.update(waiting, (n) => n - 1)))
-              })
-              yield* Scope.addFinalizer(scope, Queue.offer(pool, taken))
-              return taken
-            })
-          )
-        })
 
         return {
           registered,
@@ -157,8 +116,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           threads,
           loadMillis: Date.now() - started,
           evaluationGarbage: samplerGarbage(model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? VOCABULARY_GUESS),
-          sequence,
-          free: Queue.size(pool)
+          sequence: pool.take,
+          free: Effect.map(pool.stats, (p) => p.free)
         } satisfies LoadedModel
       }).pipe(Effect.withSpan("LlamaEngine.load", { attributes: { model: name } }))
 
@@ -216,7 +175,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
      * interrupted (after the token in progress).
      */
     /** The grammar a response format asks for; none for plain text. */
-    const grammarFor = (format: ResponseFormat | undefined): Effect.Effect<LlamaGrammar | undefined, InvalidRequest> =>
+    const grammarFor = (
+      format: ResponseFormat | undefined
+    ): Effect.Effect<LlamaGrammar | undefined, InvalidRequest | RuntimeUnavailable> =>
       format === undefined || format._tag === "Text"
         ? Effect.succeed(undefined)
         : format._tag === "JsonObject"
@@ -226,8 +187,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
-          const grammar = yield* grammarFor(request.responseFormat)
           const loaded = yield* acquire(request.model)
+          const grammar = yield* grammarFor(request.responseFormat)
           const prompt = yield* promptOf(loaded, request.prompt)
           const sequence = yield* loaded.sequence
           // the evaluation's sampler becomes native garbage when the generation ends
@@ -237,7 +198,12 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           // the request's own stops
           const extra = [...prompt.stops, ...grammarStops(grammar)]
           const sampling = extra.length === 0 ? request.sampling : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
-          return yield* ahead(
+          // the generation runs ahead of its consumer, by up to AHEAD events: the next token is being
+          // computed while the last one is rendered and written, a slow consumer gets the waiting
+          // events in one chunk, and the mailbox's bound is the back-pressure. Closing the scope
+          // interrupts the pump, which returns the generator (after the token in progress) before
+          // the sequence goes back to the pool.
+          const events = Stream.fromAsyncIterable(
             generateTokens({
               model: loaded.model,
               sequence,
@@ -255,6 +221,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
                 })
                 : new GenerationFailed({ model: name, reason: describe(cause) })
           )
+          return Mailbox.toStream(yield* Mailbox.fromStream(events, { capacity: AHEAD }))
         })
       ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
 

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Layer, Option } from "effect"
 import type * as NodeLlamaCpp from "node-llama-cpp"
 import type { Llama } from "node-llama-cpp"
 import { RuntimeUnavailable } from "../domain/Errors.js"
@@ -90,14 +90,30 @@ export const disposeLlama = async (llama: Llama): Promise<number> => {
   return 0
 }
 
-/** The native llama.cpp binding: one per process, disposed with its scope. */
-export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntime, Llama>() {
+/** The native llama.cpp binding, loaded once on first use. */
+export interface LlamaRuntimeShape {
+  /** The binding; the first use starts loading it, later ones wait for the same load. */
+  readonly llama: Effect.Effect<Llama, RuntimeUnavailable>
+  /** The binding if it has loaded, without starting a load (for status reports). */
+  readonly current: Effect.Effect<Option.Option<Llama>>
+}
+
+/**
+ * One binding per process, disposed with its scope. Loading it (importing node-llama-cpp and
+ * `getLlama`) takes longer than the rest of start-up, so it happens on first use, in the layer's
+ * scope rather than the caller's fiber: the server listens and answers while it loads, commands
+ * that only list models never load it, and a request that goes away leaves the load running for
+ * the next one.
+ */
+export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntime, LlamaRuntimeShape>() {
   /** Uses the prebuilt binaries node-llama-cpp ships; never downloads or compiles anything. */
   static readonly make = Effect.gen(function*() {
     const config = yield* ShimmyConfig
-    const { getLlama, LlamaLogLevel } = yield* loadNodeLlamaCpp
-    return yield* Effect.acquireRelease(
-      Effect.tryPromise({
+    const scope = yield* Effect.scope
+    const result = yield* Deferred.make<Llama, RuntimeUnavailable>()
+    const load = Effect.gen(function*() {
+      const { getLlama, LlamaLogLevel } = yield* loadNodeLlamaCpp
+      return yield* Effect.tryPromise({
         try: () =>
           getLlama({
             gpu: config.gpu === "off" ? false : config.gpu,
@@ -109,16 +125,36 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
             logger: (_level, message) => process.stderr.write(`[llama.cpp] ${message}\n`)
           }),
         catch: (cause) => new RuntimeUnavailable({ reason: describe(cause) })
-      }),
-      // this scope closes after everything that used the binding (the engine, embeddings)
-      (llama) =>
-        Effect.promise(() => disposeLlama(llama)).pipe(
-          Effect.flatMap((leaked) =>
-            leaked > 0 ? Effect.logDebug(`let go of ${leaked} holds on llama.cpp leaked by failed model loads`) : Effect.void
-          )
-        )
+      })
+    }).pipe(Effect.withSpan("LlamaRuntime.load"))
+    // this scope closes after everything that used the binding (the engine, embeddings)
+    yield* Effect.addFinalizer(() =>
+      Deferred.poll(result).pipe(
+        Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (loaded) => Effect.ignore(Effect.flatMap(loaded, dispose)) }))
+      )
     )
-  }).pipe(Effect.withSpan("LlamaRuntime.make"))
+    const start = yield* Effect.once(Effect.forkIn(Effect.intoDeferred(load, result), scope))
+    return {
+      llama: Effect.zipRight(start, Deferred.await(result)),
+      current: Deferred.poll(result).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeedNone,
+          onSome: (loaded) => Effect.option(loaded)
+        }))
+      )
+    } satisfies LlamaRuntimeShape
+  })
 
   static readonly layer = Layer.scoped(LlamaRuntime, LlamaRuntime.make)
+
+  /** A binding the caller loaded and owns (not disposed here). */
+  static readonly fromLlama = (llama: Llama) =>
+    Layer.succeed(LlamaRuntime, { llama: Effect.succeed(llama), current: Effect.succeedSome(llama) })
 }
+
+const dispose = (llama: Llama) =>
+  Effect.promise(() => disposeLlama(llama)).pipe(
+    Effect.flatMap((leaked) =>
+      leaked > 0 ? Effect.logDebug(`let go of ${leaked} holds on llama.cpp leaked by failed model loads`) : Effect.void
+    )
+  )

@@ -2,12 +2,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
 import { doneEvent, type GenerationEvent, tokenEvent, Usage } from "../../src/domain/Generation.js"
-import { sseFrames } from "../../src/http/Api.js"
+import * as Render from "../../src/http/seed/Render.js"
+import * as Sse from "../../src/http/Sse.js"
 
 // failures in the middle of a stream cannot be provoked through the real engine on demand, so
 // the renderer is fed a stream that fails after its first token
 const render = (stream: Stream.Stream<GenerationEvent, EngineError>) =>
-  Stream.runCollect(sseFrames(stream)).pipe(Effect.map(Chunk.toReadonlyArray))
+  Stream.runCollect(Sse.render(stream, Render.chunks, Render.dialect, { method: "POST", path: "/api/generate" })).pipe(Effect.map(Chunk.toReadonlyArray))
 
 describe("SSE rendering of /api/generate", () => {
   it.effect("a complete generation: chunks, a last chunk with finish_reason and usage, [DONE]", () =>

@@ -2,12 +2,11 @@ import { HttpServer } from "@effect/platform"
 import { Context, Duration, Effect, Layer, ManagedRuntime, Option } from "effect"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { openAiServices } from "../../src/http/OpenAi.js"
 import * as Server from "../../src/http/Server.js"
 import { ServerConfig, type ServerConfigShape } from "../../src/http/ServerConfig.js"
-import { LlamaEngine } from "../../src/services/LlamaEngine.js"
-import { ModelRegistry } from "../../src/services/ModelRegistry.js"
+import { Live } from "../../src/services/Live.js"
 import { ShimmyConfig, type ShimmyConfigShape } from "../../src/services/ShimmyConfig.js"
+import { testConfig as completeConfig } from "./models.js"
 
 /**
  * The real server, in-process, on 127.0.0.1 and an ephemeral port, over the test models in
@@ -23,22 +22,15 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."
 /** The shared test models, relative to the repository root. */
 export const modelsDir = path.resolve(repoRoot, "../shared/models")
 
-/** Config for tests: only the shared models, one thread (fastest on a small machine). */
+/**
+ * Config for tests, complete and not from the environment: only the shared models, one thread
+ * (fastest on a small machine), no system stores.
+ */
 export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}) =>
-  ShimmyConfig.withOverrides({
-    modelPaths: [modelsDir],
-    modelsDir: path.join(modelsDir, "__none__"),
-    discoverSystem: false,
-    threads: 1,
-    ...overrides
-  })
+  Layer.succeed(ShimmyConfig, completeConfig({ modelPaths: [modelsDir], parallel: 4, maxQueue: 64, contextSize: 4096, ...overrides }))
 
-/** Engine, registry and config as `shimmy serve` builds them, for tests. */
-export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) =>
-  Layer.mergeAll(LlamaEngine.Default, openAiServices).pipe(
-    Layer.provideMerge(ModelRegistry.Default),
-    Layer.provideMerge(testConfig(overrides))
-  )
+/** The `Live` layer as `shimmy serve` builds it, over the test config. */
+export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) => Live.pipe(Layer.provideMerge(testConfig(overrides)))
 
 /**
  * Server settings for tests, not from the environment: open, no CORS, the 1 MiB body limit, and

@@ -1,5 +1,6 @@
-import { HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Option } from "effect"
 import type { EngineError } from "../domain/Errors.js"
+import type { HttpFailure } from "./Failures.js"
 
 /** How any failure is told to a client: the one table from errors to status and stable code. */
 export interface ErrorReply {
@@ -11,17 +12,6 @@ export interface ErrorReply {
   readonly param?: string | undefined
   readonly headers?: Record<string, string>
 }
-
-/** Failures that only exist at the HTTP edge. */
-export type HttpFailure =
-  | { readonly _tag: "RouteNotFound"; readonly method: string; readonly path: string }
-  | { readonly _tag: "MethodNotAllowed"; readonly method: string; readonly path: string; readonly allowed: ReadonlyArray<string> }
-  | { readonly _tag: "MalformedBody"; readonly reason: string }
-  | { readonly _tag: "BodyTooLarge"; readonly limit: number }
-  | { readonly _tag: "UpgradeRequired"; readonly path: string }
-  | { readonly _tag: "Unauthorized"; readonly reason: "missing" | "invalid" }
-  | { readonly _tag: "OriginNotAllowed"; readonly origin: string }
-  | { readonly _tag: "ShuttingDown" }
 
 export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
   switch (error._tag) {
@@ -112,19 +102,27 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
   }
 }
 
-const engineErrorTags: ReadonlySet<string> = new Set<EngineError["_tag"]>([
+const expectedTags: ReadonlySet<string> = new Set<(EngineError | HttpFailure)["_tag"]>([
   "ModelNotFound",
   "InvalidRequest",
   "ContextLengthExceeded",
   "ModelLoadFailed",
   "GenerationFailed",
   "ServerBusy",
-  "RuntimeUnavailable"
+  "RuntimeUnavailable",
+  "RouteNotFound",
+  "MethodNotAllowed",
+  "MalformedBody",
+  "BodyTooLarge",
+  "UpgradeRequired",
+  "Unauthorized",
+  "OriginNotAllowed",
+  "ShuttingDown"
 ])
 
-/** Whether an unknown failure is one of the engine's expected errors (and so has a row in the table). */
-export const isEngineError = (u: unknown): u is EngineError =>
-  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && engineErrorTags.has(u._tag)
+/** Whether a failure is one the table has a row for (anything else is a bug). */
+export const isExpected = (u: unknown): u is EngineError | HttpFailure =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && expectedTags.has(u._tag)
 
 /** Anything not in the table: a bug. The client learns nothing about the internals. */
 export const internalErrorReply: ErrorReply = {
@@ -134,10 +132,23 @@ export const internalErrorReply: ErrorReply = {
   details: "An unexpected error occurred; see the server log"
 }
 
-/** The seed API's error body `{"error":{"code","message","details"}}`. */
-export const errorBody = (reply: ErrorReply) => ({
-  error: { code: reply.code, message: reply.message, details: reply.details }
-})
+/** Which request a failure belongs to, for the log. */
+export interface Where {
+  readonly method: string
+  readonly path: string
+}
 
-export const errorResponse = (reply: ErrorReply) =>
-  HttpServerResponse.unsafeJson(errorBody(reply), { status: reply.status, ...(reply.headers ? { headers: reply.headers } : {}) })
+/**
+ * The one place any failure of a request becomes a reply: expected errors by the table above,
+ * defects (and unexpected failures) logged once, with the request's method and path, and answered
+ * without details. `None` when the client went away (interruption): nobody is left to answer.
+ */
+export const replyForCause = (cause: Cause.Cause<unknown>, where: Where): Effect.Effect<Option.Option<ErrorReply>> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.succeedNone
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && isExpected(failure.value)) return Effect.succeedSome(replyFor(failure.value))
+  return Effect.logError("unexpected error", cause).pipe(
+    Effect.annotateLogs({ method: where.method, path: where.path }),
+    Effect.as(Option.some(internalErrorReply))
+  )
+}

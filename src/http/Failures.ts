@@ -1,0 +1,51 @@
+import { Schema } from "effect"
+
+/**
+ * Failures that exist only at the HTTP edge, as tagged errors beside the engine's (src/domain):
+ * Reply.ts gives each its status and stable code.
+ */
+
+export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNotFound", {
+  method: Schema.String,
+  path: Schema.String
+}) {}
+
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  method: Schema.String,
+  path: Schema.String,
+  allowed: Schema.Array(Schema.String)
+}) {}
+
+/** The body is not JSON, is empty, or could not be read. */
+export class MalformedBody extends Schema.TaggedError<MalformedBody>()("MalformedBody", {
+  reason: Schema.String
+}) {}
+
+export class BodyTooLarge extends Schema.TaggedError<BodyTooLarge>()("BodyTooLarge", {
+  limit: Schema.Number
+}) {}
+
+/** A WebSocket endpoint asked for without an upgrade. */
+export class UpgradeRequired extends Schema.TaggedError<UpgradeRequired>()("UpgradeRequired", {
+  path: Schema.String
+}) {}
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  reason: Schema.Literal("missing", "invalid")
+}) {}
+
+export class OriginNotAllowed extends Schema.TaggedError<OriginNotAllowed>()("OriginNotAllowed", {
+  origin: Schema.String
+}) {}
+
+export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {}
+
+export type HttpFailure =
+  | RouteNotFound
+  | MethodNotAllowed
+  | MalformedBody
+  | BodyTooLarge
+  | UpgradeRequired
+  | Unauthorized
+  | OriginNotAllowed
+  | ShuttingDown

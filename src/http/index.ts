@@ -1,0 +1,24 @@
+/**
+ * Shimmy's HTTP application as a library (`shimmy/http`): the app (guard and route table), the
+ * server as a scoped effect or a layer, and its settings. It needs the services of `Live`:
+ *
+ *   Server.layer({ host: "127.0.0.1", port: 11435 }).pipe(
+ *     Layer.provide(Layer.merge(liveWith({ modelPaths: ["./models"] }), ServerConfig.fromEnv)))
+ */
+export * from "./Failures.js"
+export { type Dialect, type Route } from "./Dialect.js"
+export { type ErrorReply, replyFor } from "./Reply.js"
+export { dialectOf, router, routes } from "./Routes.js"
+export {
+  app,
+  type AppRequirements,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  layer,
+  listen,
+  ListenFailed,
+  type ListenOptions,
+  serve,
+  urlOf
+} from "./Server.js"
+export { ServerConfig, type ServerConfigShape, serverSettings } from "./ServerConfig.js"

@@ -1,0 +1,172 @@
+import { Effect } from "effect"
+import { InvalidRequest } from "../../domain/Errors.js"
+import {
+  type ChatMessage,
+  type GenerationRequest,
+  type ResponseFormat as DomainFormat,
+  type Sampling,
+  stopList,
+  type Thinking,
+  type ToolCall,
+  type Tools
+} from "../../domain/Generation.js"
+import {
+  ChatCompletionRequest,
+  CompletionRequest,
+  EmbeddingRequest,
+  type MessageToolCall,
+  type ResponseFormat
+} from "../../domain/OpenAi.js"
+import { bodyAs } from "../Body.js"
+
+/** OpenAI's `/v1/*` requests to the engine's, with OpenAI's own words for what is wrong. */
+
+export const chatRequest = bodyAs(ChatCompletionRequest)
+export const completionRequest = bodyAs(CompletionRequest)
+export const embeddingRequest = bodyAs(EmbeddingRequest)
+
+const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
+
+/** OpenAI's defaults: temperature 1, and no token limit but the context. */
+const samplingOf = (request: ChatCompletionRequest | CompletionRequest): Sampling => ({
+  maxTokens: ("max_completion_tokens" in request ? request.max_completion_tokens : undefined) ?? request.max_tokens ??
+    Number.MAX_SAFE_INTEGER,
+  temperature: request.temperature ?? 1,
+  topP: request.top_p,
+  topK: request.top_k,
+  minP: request.min_p,
+  seed: request.seed,
+  stop: stopList(request.stop),
+  repeatPenalty: request.repeat_penalty,
+  presencePenalty: request.presence_penalty,
+  frequencyPenalty: request.frequency_penalty
+})
+
+const formatOf = (format: ResponseFormat | undefined): DomainFormat | undefined =>
+  format === undefined
+    ? undefined
+    : format.type === "text"
+    ? { _tag: "Text" }
+    : format.type === "json_object"
+    ? { _tag: "JsonObject" }
+    : { _tag: "JsonSchema", schema: format.json_schema.schema }
+
+const callOf = (call: MessageToolCall): ToolCall => ({
+  id: call.id,
+  name: call.function.name,
+  arguments: typeof call.function.arguments === "string" ? call.function.arguments : JSON.stringify(call.function.arguments)
+})
+
+/** The conversation the engine renders with the model's chat template. */
+const messagesOf = (request: ChatCompletionRequest): Effect.Effect<ReadonlyArray<ChatMessage>, InvalidRequest> =>
+  Effect.gen(function*() {
+    // a tool message names its function only through the call it answers
+    const callNames = new Map<string, string>()
+    const messages: Array<ChatMessage> = []
+    for (const [i, message] of request.messages.entries()) {
+      const content = message.content === undefined
+        ? undefined
+        : typeof message.content === "string"
+        ? message.content
+        : message.content.map((part) => part.text).join("")
+      switch (message.role) {
+        case "assistant": {
+          const toolCalls = (message.tool_calls ?? []).map(callOf)
+          for (const call of toolCalls) callNames.set(call.id, call.name)
+          messages.push({ role: "assistant", content: content ?? "", ...(toolCalls.length > 0 ? { toolCalls } : {}) })
+          break
+        }
+        case "tool": {
+          if (message.tool_call_id === undefined) {
+            return yield* Effect.fail(invalid(`messages.${i}.tool_call_id`, `'messages.${i}.tool_call_id' is required for a tool message`))
+          }
+          const name = callNames.get(message.tool_call_id) ?? message.name
+          messages.push({ role: "tool", content: content ?? "", toolCallId: message.tool_call_id, name })
+          break
+        }
+        default: {
+          if (content === undefined) {
+            return yield* Effect.fail(invalid(`messages.${i}.content`, `'messages.${i}.content' is required`))
+          }
+          messages.push({ role: message.role === "developer" ? "system" : message.role, content })
+        }
+      }
+    }
+    return messages
+  })
+
+const EMPTY_PARAMETERS = { type: "object", properties: {} } as const
+
+/** `tools` and `tool_choice`: "auto" when tools are given, a named function must be one of them. */
+const toolsOf = (request: ChatCompletionRequest): Effect.Effect<Tools | undefined, InvalidRequest> =>
+  Effect.gen(function*() {
+    const tools = request.tools ?? []
+    const choice = request.tool_choice
+    if (tools.length === 0) {
+      if (choice !== undefined && choice !== "none" && choice !== "auto") {
+        return yield* Effect.fail(invalid("tool_choice", "'tool_choice' asks for a tool call, but no 'tools' are given"))
+      }
+      return undefined
+    }
+    const names = new Set<string>()
+    for (const [i, tool] of tools.entries()) {
+      if (names.has(tool.function.name)) {
+        return yield* Effect.fail(invalid(`tools.${i}.function.name`, `two tools are named '${tool.function.name}'`))
+      }
+      names.add(tool.function.name)
+    }
+    if (typeof choice === "object" && !names.has(choice.function.name)) {
+      return yield* Effect.fail(
+        invalid("tool_choice", `'tool_choice' names '${choice.function.name}', which is not among the tools: ${[...names].join(", ")}`)
+      )
+    }
+    return {
+      definitions: tools.map((tool) => ({
+        name: tool.function.name,
+        description: tool.function.description,
+        parameters: tool.function.parameters ?? EMPTY_PARAMETERS
+      })),
+      choice: choice === undefined || choice === "auto"
+        ? { _tag: "Auto" }
+        : choice === "none"
+        ? { _tag: "None" }
+        : choice === "required"
+        ? { _tag: "Required" }
+        : { _tag: "Named", name: choice.function.name },
+      parallel: request.parallel_tool_calls ?? true
+    }
+  })
+
+const thinkingOf = (request: ChatCompletionRequest): Thinking | undefined => {
+  switch (request.reasoning_effort) {
+    case undefined:
+      return undefined
+    case "none":
+      return { enabled: false }
+    case "minimal":
+    case "low":
+      return { enabled: true, effort: "low" }
+    default:
+      return { enabled: true, effort: request.reasoning_effort }
+  }
+}
+
+export const chatGeneration = (request: ChatCompletionRequest): Effect.Effect<GenerationRequest, InvalidRequest> =>
+  Effect.gen(function*() {
+    const messages = yield* messagesOf(request)
+    return {
+      model: request.model,
+      prompt: { _tag: "Chat", messages },
+      sampling: samplingOf(request),
+      responseFormat: formatOf(request.response_format),
+      tools: yield* toolsOf(request),
+      thinking: thinkingOf(request)
+    }
+  })
+
+export const completionGeneration = (request: CompletionRequest): GenerationRequest => ({
+  model: request.model,
+  prompt: typeof request.prompt === "string" ? request.prompt : request.prompt[0],
+  sampling: samplingOf(request),
+  responseFormat: formatOf(request.response_format)
+})

@@ -1,0 +1,15 @@
+import type { Effect } from "effect"
+import type { InvalidRequest } from "../../domain/Errors.js"
+import type { GenerationRequest } from "../../domain/Generation.js"
+import { GenerateRequest, samplingOf } from "../../domain/SeedApi.js"
+import { decode } from "../Body.js"
+
+/** The seed API's requests (`POST /api/generate`, a `/ws/generate` message) to the engine's. */
+
+export const generationOf = (request: GenerateRequest): GenerationRequest => ({
+  model: request.model,
+  prompt: request.prompt,
+  sampling: samplingOf(request)
+})
+
+export const decodeGenerate: (json: unknown) => Effect.Effect<GenerateRequest, InvalidRequest> = decode(GenerateRequest)

@@ -1,0 +1,59 @@
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
+import { collect } from "../../domain/Generation.js"
+import { LlamaEngine } from "../../services/LlamaEngine.js"
+import { ModelRegistry } from "../../services/ModelRegistry.js"
+import { VERSION } from "../../Version.js"
+import { jsonBody } from "../Body.js"
+import type { Route } from "../Dialect.js"
+import { requestUrl } from "../RequestUrl.js"
+import * as Sse from "../Sse.js"
+import * as WebSocket from "../WebSocket.js"
+import { decodeGenerate, generationOf } from "./Decode.js"
+import * as Render from "./Render.js"
+
+/** The seed API of spec/API.md: `/api/generate`, `/api/models`, `/api/health`, `/ws/generate`. */
+
+const generate = Effect.gen(function*() {
+  const engine = yield* LlamaEngine
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const body = yield* Effect.flatMap(jsonBody, decodeGenerate)
+  const events = engine.generate(generationOf(body))
+  if (!body.stream) return HttpServerResponse.unsafeJson(Render.json(yield* collect(body.model, events)))
+  // errors before the first token still get their status code; later ones become an event
+  const where = { method: request.method, path: requestUrl(request).pathname }
+  return yield* Sse.answer(events, Render.chunks, Render.dialect, where)
+})
+
+const models = Effect.gen(function*() {
+  const registry = yield* ModelRegistry
+  const engine = yield* LlamaEngine
+  // models in memory are those with a scheduler (a failed or unfinished load has none)
+  const loaded = new Set((yield* engine.stats).map((s) => s.model))
+  return HttpServerResponse.unsafeJson(Render.models(yield* registry.list, loaded))
+})
+
+const health = Effect.gen(function*() {
+  const registry = yield* ModelRegistry
+  const engine = yield* LlamaEngine
+  return HttpServerResponse.unsafeJson(Render.health({
+    schedulers: yield* engine.stats,
+    models: yield* registry.list,
+    memory: process.memoryUsage(),
+    uptimeSeconds: Math.round(process.uptime()),
+    version: VERSION
+  }))
+})
+
+const socket = WebSocket.endpoint({
+  dialect: Render.dialect,
+  decode: (json) => Effect.map(decodeGenerate(json), generationOf),
+  frames: Render.frames
+})
+
+export const routes: ReadonlyArray<Route> = [
+  { method: "POST", path: "/api/generate", dialect: Render.dialect, handler: generate, summary: "Generate text (JSON, or SSE)" },
+  { method: "GET", path: "/api/models", dialect: Render.dialect, handler: models, summary: "The models found" },
+  { method: "GET", path: "/api/health", dialect: Render.dialect, handler: health, summary: "Status, memory, sequences" },
+  { method: "GET", path: "/ws/generate", dialect: Render.dialect, handler: socket, summary: "Generate over a WebSocket" }
+]

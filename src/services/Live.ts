@@ -1,0 +1,25 @@
+import { Layer } from "effect"
+import { Embeddings } from "./Embeddings.js"
+import { Grammar } from "./Grammar.js"
+import { LlamaEngine } from "./LlamaEngine.js"
+import { LlamaRuntime } from "./LlamaRuntime.js"
+import { ModelRegistry } from "./ModelRegistry.js"
+import { ShimmyConfig, type ShimmyConfigShape } from "./ShimmyConfig.js"
+
+/**
+ * Everything Shimmy runs on, composed once: the registry (models discovered and their headers
+ * read once), the native runtime (loaded on first use, so building this is quick and a command
+ * that only lists models never loads llama.cpp), grammars, the engine and embeddings. The server,
+ * every CLI command and the tests provide this one layer with a `ShimmyConfig`.
+ */
+export const Live = Embeddings.DefaultWithoutDependencies.pipe(
+  Layer.provideMerge(LlamaEngine.DefaultWithoutDependencies),
+  Layer.provideMerge(Layer.merge(ModelRegistry.Default, Grammar.DefaultWithoutDependencies)),
+  Layer.provideMerge(LlamaRuntime.layer)
+)
+
+export type LiveServices = Layer.Layer.Success<typeof Live>
+
+/** `Live` with its configuration: the environment's (`SHIMMY_*`) with `overrides` on top. */
+export const liveWith = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  Live.pipe(Layer.provideMerge(ShimmyConfig.withOverrides(overrides)))
