@@ -5,6 +5,7 @@ import { Embeddings } from "../services/Embeddings.js"
 import { Grammar } from "../services/Grammar.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { LlamaRuntime } from "../services/LlamaRuntime.js"
+import { ModelProbe } from "../services/ModelProbe.js"
 import type { ModelRegistry } from "../services/ModelRegistry.js"
 import type { ShimmyConfig } from "../services/ShimmyConfig.js"
 
@@ -18,7 +19,8 @@ export type EngineServices = LlamaEngine | Grammar | Embeddings
 export const engineServices: Layer.Layer<EngineServices, RuntimeUnavailable, ModelRegistry | ShimmyConfig> = openAiServices.pipe(
   Layer.provideMerge(LlamaEngine.DefaultWithoutDependencies),
   Layer.provideMerge(Grammar.DefaultWithoutDependencies),
-  Layer.provide(LlamaRuntime.layer)
+  Layer.provide(LlamaRuntime.layer),
+  Layer.provide(ModelProbe.Default)
 )
 
 const modelOf = (name: string) => (e: RuntimeUnavailable) => new ModelLoadFailed({ model: name, reason: e.message })

@@ -85,6 +85,12 @@ const vocabularyProblem = (header: GgufHeader): string | undefined => {
     if (seen.has(token)) return `token ${i} of the vocabulary, ${JSON.stringify(token)}, appears twice`
     seen.add(token)
   }
+  // an SPM vocabulary's newline is looked up as a byte token with std::map::at when the model
+  // loads (measured: renaming only <0x0A> aborts the load; the other byte tokens are looked up
+  // when text needs them, which the vocabulary guard prevents)
+  if (header.metadata.get("tokenizer.ggml.model") === "llama" && !seen.has("<0x0A>") && !seen.has("\n")) {
+    return "the SPM vocabulary has no newline token (<0x0A> or \"\\n\"), which llama.cpp looks up when it loads"
+  }
   return undefined
 }
 

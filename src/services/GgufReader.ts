@@ -146,12 +146,12 @@ class Cursor {
     if (!this.has(8)) return this.u64(`${what}'s length`).then((n) => this.checkLength(n, what, max))
     const v = this.buffer.readBigUInt64LE(this.at())
     this.position += 8
-    return this.checkLength(v > BigInt(MAX_STRING_BYTES) ? max + 1 : Number(v), what, max)
+    return this.checkLength(v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v), what, max)
   }
 
   private checkLength(length: number, what: string, max: number) {
-    if (length > max) throw fail(`${what} is longer than ${max} bytes`)
     if (length > this.left) throw fail(`${what} needs ${length} bytes at offset ${this.position}, but only ${this.left} are left`)
+    if (length > max) throw fail(`${what} is ${length} bytes long (at most ${max})`)
     return length
   }
 

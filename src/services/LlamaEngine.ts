@@ -14,6 +14,7 @@ import { Grammar, grammarStops } from "./Grammar.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
+import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { guardSampling } from "./SamplerGuard.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
@@ -83,6 +84,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const registry = yield* ModelRegistry
     const llama = yield* LlamaRuntime
     const grammars = yield* Grammar
+    const probe = yield* ModelProbe
     // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
     // provides may come from their own import of it
     yield* loadNodeLlamaCpp
@@ -97,10 +99,17 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         if (registered.info.status === "unusable") {
           return yield* Effect.fail(new ModelLoadFailed({ model: name, reason: registered.info.reason ?? "unusable" }))
         }
+        // what llama.cpp would abort on is found in a child process, not here
+        yield* probe.check(registered)
         const started = Date.now()
         const model = yield* Effect.acquireRelease(
           Effect.tryPromise({
-            try: () => llama.loadModel({ modelPath: registered.info.path, ...(config.gpu === "off" ? { gpuLayers: 0 } : {}) }),
+            try: () =>
+              llama.loadModel({
+                modelPath: registered.info.path,
+                useMmap: config.mmap,
+                ...(config.gpu === "off" ? { gpuLayers: 0 } : {})
+              }),
             catch: (cause) => new ModelLoadFailed({ model: name, reason: describe(cause) })
           }),
           (model) => Effect.promise(() => model.dispose())
@@ -270,5 +279,5 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       stats: Effect.suspend(() => Effect.all([...schedulers.values()]))
     } as const
   }),
-  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer]
+  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default]
 }) {}
