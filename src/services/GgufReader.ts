@@ -96,7 +96,8 @@ class Cursor {
   private buffer = Buffer.alloc(0)
   private start = 0 // file position of buffer[0]
   position = 0
-  private readonly decoder = new TextDecoder("utf-8")
+  // ignoreBOM keeps a leading U+FEFF: Llama 2 has it as a token of its own
+  private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
   constructor(private readonly handle: fs.FileHandle, readonly limit: number) {}
 
