@@ -235,7 +235,7 @@ const readArray = async (cursor: Cursor, key: string): Promise<GgufArray> => {
     for (let i = 0; i < length; i++) values[i] = cursor.tryString(MAX_STRING_BYTES, true) ?? await cursor.string(`${key}[${i}]`)
     return { _tag: "Array", type, length, values }
   }
-  if (length > KEEP_NUMBERS && key !== "tokenizer.ggml.token_type") {
+  if (length > KEEP_NUMBERS) {
     cursor.skip(length * least)
     return { _tag: "Array", type, length, values: undefined }
   }

@@ -51,11 +51,15 @@ const lastWords = (stderr: string): string => {
   return (telling.length > 0 ? telling : lines).slice(-3).join("; ").slice(0, 500)
 }
 
-type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string }
+type Outcome =
+  | { readonly ok: true }
+  /** `again`: the child could not even start (no memory, no process slots); worth another try later */
+  | { readonly ok: false; readonly reason: string; readonly again?: boolean }
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
-const run = (entry: string, modelPath: string, gpu: string, timeout: Duration.Duration) =>
+/** One child's test load; interrupting it (the timeout, a client gone) kills the child. */
+const run = (entry: string, modelPath: string, gpu: string) =>
   Effect.async<Outcome>((resume) => {
     const child = spawn(process.execPath, ["-", entry, modelPath, gpu], {
       stdio: ["pipe", "pipe", "pipe"],
@@ -68,17 +72,8 @@ const run = (entry: string, modelPath: string, gpu: string, timeout: Duration.Du
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
     // keep the end: the assert comes last, after whatever llama.cpp logged
     child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString("utf8")).slice(-16_384)))
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill("SIGKILL")
-    }, Duration.toMillis(timeout))
-    child.on("error", (error) => {
-      clearTimeout(timer)
-      resume(Effect.succeed({ ok: false, reason: `cannot start a test load: ${describe(error)}` }))
-    })
+    child.on("error", (error) => resume(Effect.succeed({ ok: false, reason: `cannot start a test load: ${describe(error)}`, again: true })))
     child.on("close", (code, signal) => {
-      clearTimeout(timer)
       const line = stdout.split("\n").find((l) => l.startsWith("{"))
       if (line !== undefined && code === 0) {
         try {
@@ -88,16 +83,11 @@ const run = (entry: string, modelPath: string, gpu: string, timeout: Duration.Du
           // fall through: a child that printed half a line died while printing it
         }
       }
-      const why = timedOut
-        ? `a test load did not finish within ${Duration.format(timeout)}`
-        : `a test load in a child process ${signal !== null ? `was killed by ${signal}` : `exited with code ${code}`}`
+      const why = `a test load in a child process ${signal !== null ? `was killed by ${signal}` : `exited with code ${code}`}`
       const words = lastWords(stderr)
       resume(Effect.succeed({ ok: false, reason: words.length > 0 ? `${why}: ${words}` : why }))
     })
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      child.kill("SIGKILL")
-    })
+    return Effect.sync(() => void child.kill("SIGKILL"))
   })
 
 export class ModelProbe extends Effect.Service<ModelProbe>()("shimmy/ModelProbe", {
@@ -118,8 +108,14 @@ export class ModelProbe extends Effect.Service<ModelProbe>()("shimmy/ModelProbe"
       if (!config.probeModels) return
       const name = registered.info.name
       const key = yield* identity(name, registered.info.files)
-      const outcome = outcomes.get(key) ?? (yield* run(entry, registered.info.path, config.gpu, config.probeTimeout))
-      outcomes.set(key, outcome)
+      const outcome = outcomes.get(key) ?? (yield* run(entry, registered.info.path, config.gpu).pipe(
+        Effect.timeoutTo({
+          duration: config.probeTimeout,
+          onSuccess: (outcome): Outcome => outcome,
+          onTimeout: (): Outcome => ({ ok: false, reason: `a test load did not finish within ${Duration.format(config.probeTimeout)}` })
+        })
+      ))
+      if (outcome.ok || outcome.again !== true) outcomes.set(key, outcome)
       if (!outcome.ok) return yield* Effect.fail(new ModelLoadFailed({ model: name, reason: outcome.reason }))
     })
 
