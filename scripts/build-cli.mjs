@@ -17,14 +17,12 @@ const requireHere = createRequire(import.meta.url)
 const llamaDist = path.dirname(requireHere.resolve("node-llama-cpp"))
 const fromLlama = (file) => JSON.stringify(path.join(llamaDist, file))
 
-// Discovery reads GGUF headers at start-up (src/services/Gguf.ts). node-llama-cpp's header
-// reader is plain JavaScript with no native code and no file lookups of its own, so the bundle
-// takes those modules directly instead of importing the whole package (its index loads ~400
-// modules). A name Gguf.ts imports that is not re-exported here fails the build.
+// Discovery reads GGUF headers at start-up (src/services/Gguf.ts, with its own reader) and names
+// file types with node-llama-cpp's enum, a module with no imports of its own; the bundle takes it
+// directly instead of importing the whole package (its index loads ~400 modules). A name Gguf.ts
+// imports that is not re-exported here fails the build.
 const ggufReader = [
-  `export { readGgufFileInfo } from ${fromLlama("gguf/readGgufFileInfo.js")}`,
-  `export { GgufFileType } from ${fromLlama("gguf/types/GgufMetadataTypes.js")}`,
-  `export { GgmlType } from ${fromLlama("gguf/types/GgufTensorInfoTypes.js")}`
+  `export { GgufFileType } from ${fromLlama("gguf/types/GgufMetadataTypes.js")}`
 ].join("\n")
 
 const virtual = {

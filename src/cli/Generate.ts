@@ -4,7 +4,8 @@ import { InvalidRequest } from "../domain/Errors.js"
 import { GenerateRequest, samplingOf } from "../domain/SeedApi.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
-import { live, modelDirs, root, threads } from "./Shared.js"
+import { liveWith } from "../services/Live.js"
+import { configOverrides, modelDirs, root, threads } from "./Shared.js"
 
 const options = {
   prompt: Options.text("prompt").pipe(Options.withAlias("p"), Options.withDescription("The prompt to complete")),
@@ -77,5 +78,7 @@ export const generateCommand = Command.make("generate", options, (o) =>
     }
   })
 ).pipe(
-  Command.provide((o) => live(o)),
+  // a one-shot command has no other requests to protect from a model that aborts llama.cpp: the
+  // child-process probe would only add its ~2 s to every run
+  Command.provide((o) => liveWith({ ...configOverrides(o), probeModels: false })),
   Command.withDescription("Generate text from a prompt, streamed to stdout as it is generated"))

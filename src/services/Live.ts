@@ -3,18 +3,19 @@ import { Embeddings } from "./Embeddings.js"
 import { Grammar } from "./Grammar.js"
 import { LlamaEngine } from "./LlamaEngine.js"
 import { LlamaRuntime } from "./LlamaRuntime.js"
+import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { ShimmyConfig, type ShimmyConfigShape } from "./ShimmyConfig.js"
 
 /**
  * Everything Shimmy runs on, composed once: the registry (models discovered and their headers
- * read once), the native runtime (loaded on first use, so building this is quick and a command
+ * read once), the child-process probe of a model's first load, the native runtime (loaded on first use, so building this is quick and a command
  * that only lists models never loads llama.cpp), grammars, the engine and embeddings. The server,
  * every CLI command and the tests provide this one layer with a `ShimmyConfig`.
  */
 export const Live = Embeddings.DefaultWithoutDependencies.pipe(
   Layer.provideMerge(LlamaEngine.DefaultWithoutDependencies),
-  Layer.provideMerge(Layer.merge(ModelRegistry.Default, Grammar.DefaultWithoutDependencies)),
+  Layer.provideMerge(Layer.mergeAll(ModelRegistry.Default, Grammar.DefaultWithoutDependencies, ModelProbe.Default)),
   Layer.provideMerge(LlamaRuntime.layer)
 )
 

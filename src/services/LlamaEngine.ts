@@ -15,6 +15,7 @@ import { Grammar, grammarStops } from "./Grammar.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
+import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { guardSampling } from "./SamplerGuard.js"
 import * as SequencePool from "./SequencePool.js"
@@ -62,6 +63,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const registry = yield* ModelRegistry
     const runtime = yield* LlamaRuntime
     const grammars = yield* Grammar
+    const probe = yield* ModelProbe
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
     const garbage = makeNativeGarbage(NATIVE_GARBAGE_BUDGET)
@@ -72,6 +74,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         if (registered.info.status === "unusable") {
           return yield* Effect.fail(new ModelLoadFailed({ model: name, reason: registered.info.reason ?? "unusable" }))
         }
+        // what llama.cpp would abort on is found in a child process, not here
+        yield* probe.check(registered)
         const llama = yield* Effect.mapError(runtime.llama, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
         // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
         // provides may come from their own import of it
@@ -80,7 +84,12 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         const started = Date.now()
         const model = yield* Effect.acquireRelease(
           Effect.tryPromise({
-            try: () => llama.loadModel({ modelPath: registered.info.path, ...(config.gpu === "off" ? { gpuLayers: 0 } : {}) }),
+            try: () =>
+              llama.loadModel({
+                modelPath: registered.info.path,
+                useMmap: config.mmap,
+                ...(config.gpu === "off" ? { gpuLayers: 0 } : {})
+              }),
             catch: (cause) => new ModelLoadFailed({ model: name, reason: describe(cause) })
           }),
           (model) => Effect.promise(() => model.dispose())
@@ -237,5 +246,5 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       stats: Effect.suspend(() => Effect.all([...schedulers.values()]))
     } as const
   }),
-  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer]
+  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default]
 }) {}

@@ -1,10 +1,10 @@
-import { Clock, Effect, Option, SynchronizedRef } from "effect"
+import { Clock, Duration, Effect, Option, SynchronizedRef } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { InvalidRequest, ModelNotFound } from "../domain/Errors.js"
 import { ModelInfo, type ModelSource } from "../domain/Model.js"
 import { type Candidate, fromHuggingFace, fromOllama, fromPaths } from "./Discovery.js"
-import { summarize, type VocabularyGuard } from "./Gguf.js"
+import { GgufError, summarize, type VocabularyGuard } from "./Gguf.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
 /** A discovered model with what the engine needs to use it safely. */
@@ -27,6 +27,7 @@ interface Snapshot {
 }
 
 const RESCAN_INTERVAL_MS = 2_000
+const HEADER_TIMEOUT = Duration.seconds(10)
 
 const unusableGuard: VocabularyGuard = { _tag: "Safe" }
 
@@ -55,6 +56,11 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
         const registered: RegisteredModel | null = problem !== undefined
           ? { info: new ModelInfo({ ...base, status: "unusable", reason: problem, chatTemplate: false }), vocabulary: unusableGuard }
           : yield* summarize(first).pipe(
+            // the reader is bounded by the file's size; this bounds a disk that stops answering
+            Effect.timeoutFail({
+              duration: HEADER_TIMEOUT,
+              onTimeout: () => new GgufError({ reason: `its header could not be read within ${Duration.format(HEADER_TIMEOUT)}` })
+            }),
             Effect.map((s): RegisteredModel => ({
               info: new ModelInfo({
                 ...base,
@@ -120,15 +126,18 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
       return Option.fromNullable(snap.models.find((m) => keys.includes(m.info.name.toLowerCase())))
     }
 
-    const list = SynchronizedRef.get(snapshot).pipe(Effect.map((s) => s.models.map((m) => m.info)))
     const refresh = SynchronizedRef.updateAndGetEffect(snapshot, () =>
       scan.pipe(Effect.tap(() => Clock.currentTimeMillis.pipe(Effect.map((now) => (scannedAt = now))))))
 
-    // a burst of requests for unknown names rescans the disks at most once per interval
+    // a burst of requests for unknown names (or for the list) rescans the disks at most once per
+    // interval; a rescan stats every file and reads only the headers of changed ones, each bounded
     const refreshIfStale = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return now - scannedAt < RESCAN_INTERVAL_MS ? yield* SynchronizedRef.get(snapshot) : yield* refresh
     })
+
+    // a file deleted or replaced since the last scan is not listed as it was
+    const list = refreshIfStale.pipe(Effect.map((s) => s.models.map((m) => m.info)))
 
     /** Finds a model by name, case-insensitively; rescans (at most every 2 s) before giving up. */
     const resolve = Effect.fn("ModelRegistry.resolve")(function*(name: string) {

@@ -44,7 +44,10 @@ export const settings = {
       dirs.length > 0 ? dirs : [path.join(home, ".lmstudio", "models"), path.join(home, ".cache", "lm-studio", "models")]
     )
   ),
-  discoverSystem: Config.boolean("SHIMMY_DISCOVER_SYSTEM").pipe(Config.withDefault(true))
+  discoverSystem: Config.boolean("SHIMMY_DISCOVER_SYSTEM").pipe(Config.withDefault(true)),
+  probeModels: Config.boolean("SHIMMY_PROBE_MODELS").pipe(Config.withDefault(true)),
+  probeTimeout: Config.duration("SHIMMY_PROBE_TIMEOUT").pipe(Config.withDefault(Duration.minutes(2))),
+  mmap: Config.boolean("SHIMMY_MMAP").pipe(Config.withDefault(false))
 }
 
 export interface ShimmyConfigShape {
@@ -67,6 +70,16 @@ export interface ShimmyConfigShape {
   readonly lmStudioDirs: ReadonlyArray<string>
   /** whether to look in the Hugging Face, Ollama and LM Studio stores */
   readonly discoverSystem: boolean
+  /** whether a model is first loaded in a child process (see ModelProbe), which llama.cpp may abort instead of this one */
+  readonly probeModels: boolean
+  /** how long that test load may take before the model counts as failed */
+  readonly probeTimeout: Duration.Duration
+  /**
+   * whether weights are mapped from the file instead of copied into memory: mapped weights load
+   * faster and share the page cache, but a file overwritten or truncated while loaded kills the
+   * process with SIGBUS
+   */
+  readonly mmap: boolean
 }
 
 export class ShimmyConfig extends Context.Tag("shimmy/ShimmyConfig")<ShimmyConfig, ShimmyConfigShape>() {

@@ -22,6 +22,9 @@ export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}): ShimmyCo
   ollamaModels: "/nonexistent/ollama",
   lmStudioDirs: [],
   discoverSystem: false,
+  probeModels: true,
+  probeTimeout: Duration.seconds(60),
+  mmap: false,
   ...overrides
 })
 
