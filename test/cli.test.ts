@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { hermetic } from "./support/env.js"
 import { SHARED_MODELS, sharedModel } from "./support/models.js"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -12,19 +13,9 @@ const BIN = path.join(ROOT, "bin", "shimmy.js")
 /** Runs the real `shimmy` command (built by `npm run build`) in a clean environment. */
 const shimmy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   expect(fs.existsSync(path.join(ROOT, "dist", "src", "cli", "bin.js")), "run `npm run build` first").toBe(true)
-  const result = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: os.tmpdir(),
-    encoding: "utf8",
-    timeout: 60_000,
-    env: {
-      PATH: process.env["PATH"] ?? "",
-      HOME: os.tmpdir(),
-      SHIMMY_MODEL_PATHS: SHARED_MODELS,
-      SHIMMY_DISCOVER_SYSTEM: "false",
-      SHIMMY_THREADS: "1",
-      ...env
-    }
-  })
+  // the system stores are searched (in a home of its own): `list` and `diag` show them empty
+  const { cwd, env: clean } = hermetic("cli", { SHIMMY_MODEL_PATHS: SHARED_MODELS, ...env })
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: "utf8", timeout: 60_000, env: clean })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
 

@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { postJson } from "./support/clients.js"
+import { hermetic } from "./support/env.js"
 import { readGguf, withMetadata, writeGguf } from "./support/gguf.js"
 import { writeMalformed } from "./support/malformed.js"
 import { SHARED_MODELS, sharedModel } from "./support/models.js"
@@ -33,10 +34,9 @@ describe("shimmy list over broken model files", () => {
   it("finishes, and lists each as unusable with its reason", () => {
     expect(fs.existsSync(path.join(ROOT, "dist", "cli", "shimmy.js")), "run `npm run build` first").toBe(true)
     const result = spawnSync(process.execPath, [path.join(ROOT, "bin", "shimmy.js"), "list"], {
-      cwd: os.tmpdir(),
+      ...hermetic("model-files", { SHIMMY_MODEL_PATHS: `${dir}:${SHARED_MODELS}` }),
       encoding: "utf8",
-      timeout: 30_000,
-      env: { PATH: process.env["PATH"] ?? "", HOME: os.tmpdir(), SHIMMY_MODEL_PATHS: `${dir}:${SHARED_MODELS}`, SHIMMY_DISCOVER_SYSTEM: "false" }
+      timeout: 30_000
     })
     expect(result.signal).toBeNull()
     expect(result.status).toBe(0)

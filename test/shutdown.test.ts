@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import type WebSocket from "ws"
 import { firstFrame, openSocket } from "./support/clients.js"
+import { hermetic } from "./support/env.js"
 import { modelsDir } from "./support/server.js"
 import { sseData } from "./support/sse.js"
 
@@ -29,7 +30,7 @@ afterEach(() => {
 const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<Served>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, "serve", "--bind", "127.0.0.1:0", "--model-dirs", modelsDir, "--threads", "1", ...args], {
-      env: { ...process.env, SHIMMY_DISCOVER_SYSTEM: "false", ...env },
+      ...hermetic("shutdown", env),
       stdio: ["ignore", "pipe", "pipe"]
     })
     children.push(child)

@@ -4,6 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { hermetic } from "./support/env.js"
 import { sharedModel } from "./support/models.js"
 
 /**
@@ -33,7 +34,7 @@ const gate = path.join(hooks, "open")
 const held = hookFlag("held", `while (!fs.existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 10))`)
 const refused = hookFlag("refused", `throw new Error("node-llama-cpp was loaded")`)
 
-const env = { ...process.env, SHIMMY_DISCOVER_SYSTEM: "false", SHIMMY_THREADS: "1" }
+const { cwd, env } = hermetic("startup")
 
 const children: Array<ChildProcess> = []
 afterEach(() => {
@@ -43,6 +44,7 @@ afterAll(() => fs.rmSync(hooks, { recursive: true, force: true }))
 
 const serve = (flag: string) => {
   const child = spawn(process.execPath, [flag, bin, "serve", "--bind", "127.0.0.1:0", "--model-dirs", sharedModel("stories260K.gguf")], {
+    cwd,
     env,
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -103,7 +105,7 @@ describe("shimmy start-up", () => {
 
   it("lists models and prints the version without loading node-llama-cpp", () => {
     const run = (...args: ReadonlyArray<string>) =>
-      spawnSync(process.execPath, [refused, bin, ...args], { env: { ...env, SHIMMY_MODEL_PATHS: sharedModel("stories260K.gguf") }, encoding: "utf8" })
+      spawnSync(process.execPath, [refused, bin, ...args], { cwd, env: { ...env, SHIMMY_MODEL_PATHS: sharedModel("stories260K.gguf") }, encoding: "utf8" })
     const list = run("list")
     expect(list.stderr).toBe("")
     expect(list.status).toBe(0)
