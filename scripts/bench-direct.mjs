@@ -22,9 +22,11 @@ const lib = {
 const config = await Effect.runPromise(Config.all(lib.settings))
 const scope = await Effect.runPromise(Scope.make())
 const llamaStarted = performance.now()
-const llama = await Effect.runPromise(
+const made = await Effect.runPromise(
   lib.LlamaRuntime.make.pipe(Effect.provideService(lib.ShimmyConfig, config), Scope.extend(scope))
 )
+// since the runtime loads on first use, `make` gives a service whose `llama` loads the binding
+const llama = Effect.isEffect(made?.llama) ? await Effect.runPromise(made.llama) : made
 const getLlamaMillis = performance.now() - llamaStarted
 // `threadsFor` arrived with `SHIMMY_THREADS=auto`; before it, the setting was always a number
 const threads = typeof lib.threadsFor === "function" ? lib.threadsFor(llama, config.threads) : config.threads

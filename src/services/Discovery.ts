@@ -40,8 +40,9 @@ const walk = (dir: string, depth = 0): Effect.Effect<ReadonlyArray<string>> =>
       const full = path.join(dir, entry.name)
       const stat = entry.isSymbolicLink() ? yield* exists(full) : entry
       if (stat === undefined) continue
-      if (stat.isDirectory()) found.push(...(yield* walk(full, depth + 1)))
-      else if (stat.isFile() && isGguf(entry.name)) found.push(full)
+      if (stat.isDirectory()) {
+        for (const file of yield* walk(full, depth + 1)) found.push(file)
+      } else if (stat.isFile() && isGguf(entry.name)) found.push(full)
     }
     return found
   })
@@ -84,8 +85,9 @@ export const fromPaths = (paths: ReadonlyArray<string>, source: ModelSource) =>
     const files: Array<string> = []
     for (const p of paths) {
       const stat = yield* exists(p)
-      if (stat?.isDirectory()) files.push(...(yield* walk(p)))
-      else if (stat?.isFile()) files.push(path.resolve(p))
+      if (stat?.isDirectory()) {
+        for (const file of yield* walk(p)) files.push(file)
+      } else if (stat?.isFile()) files.push(path.resolve(p))
     }
     return yield* group(files, source)
   })
@@ -130,8 +132,9 @@ export const fromOllama = (root: string) =>
         const found: Array<string> = []
         for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
           const full = path.join(dir, entry.name)
-          if (entry.isDirectory() && depth < 4) found.push(...(yield* walkManifests(full, depth + 1)))
-          else if (entry.isFile() && depth === 3) found.push(full)
+          if (entry.isDirectory() && depth < 4) {
+            for (const file of yield* walkManifests(full, depth + 1)) found.push(file)
+          } else if (entry.isFile() && depth === 3) found.push(full)
         }
         return found
       })
