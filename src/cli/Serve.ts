@@ -2,7 +2,7 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
 import * as Server from "../http/Server.js"
-import { ServerConfig, type ServerConfigShape, serverSettings, splitOrigins } from "../http/ServerConfig.js"
+import { isUsableKey, ServerConfig, type ServerConfigShape, serverSettings, splitOrigins } from "../http/ServerConfig.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { liveWith } from "../services/Live.js"
 import { LlamaRuntime } from "../services/LlamaRuntime.js"
@@ -136,6 +136,11 @@ export const serveCommand = Command.make("serve", options, (o) =>
     yield* checkRange("parallel", o.parallel, 1, 64)
     yield* checkRange("max-queue", o.maxQueue, 0, Number.MAX_SAFE_INTEGER)
     yield* checkRange("max-body-bytes", Option.some(o.maxBodyBytes), 1, Number.MAX_SAFE_INTEGER)
+    if (Option.isSome(o.apiKey) && !isUsableKey(o.apiKey.value)) {
+      return yield* Effect.fail(
+        new InvalidRequest({ param: "api-key", reason: "--api-key is empty or only whitespace; give a real key, or leave the flag out" })
+      )
+    }
     const listen = yield* parseBind(o.bind, o.port)
     const registry = yield* ModelRegistry
     const runtime = yield* LlamaRuntime
@@ -146,7 +151,7 @@ export const serveCommand = Command.make("serve", options, (o) =>
     const url = Server.urlOf(server)
     const models = yield* registry.list
     const lines = [`shimmy listening on ${url}`, `  WebSocket: ${url.replace(/^http/, "ws")}/ws/generate`]
-    if (Option.isSome(o.apiKey)) lines.push("  API key required (except /api/health)")
+    if (Option.isSome(o.apiKey)) lines.push("  API key required (/api/health tells callers without it only its status)")
     if (o.corsOrigins.length > 0) lines.push(`  CORS origins: ${o.corsOrigins.join(", ")}`)
     if (models.length === 0) {
       lines.push("No models found. Put GGUF files in ./models, set SHIMMY_MODEL_PATHS or pass --model-dirs (see `shimmy diag`).")

@@ -34,9 +34,14 @@ const NotImplemented = (field: string, why: string, neutral: (value: unknown) =>
 /** A field that does not change the output (an end-user id, metadata): accepted and ignored. */
 const Ignored = Schema.optional(Schema.Unknown)
 
-/** Nested objects take the extra fields SDKs add; only a request's own top level is strict. */
+/**
+ * A request's own fields are decoded strictly (`onExcessProperty: "error"`, see `strict`), so an
+ * unknown one is refused by name; nested objects take the extra fields SDKs add.
+ */
 const lenient = { parseOptions: { onExcessProperty: "ignore" } } as const
-const strict = { parseOptions: { onExcessProperty: "error" } } as const
+
+/** The parse options a request body is decoded with. */
+export const strict = { onExcessProperty: "error" } as const
 
 // --- requests --------------------------------------------------------------------------------
 
@@ -165,7 +170,7 @@ export class ChatCompletionRequest extends Schema.Class<ChatCompletionRequest>("
   prediction: NotImplemented("prediction", "predicted outputs are not implemented"),
   verbosity: NotImplemented("verbosity", "verbosity is not implemented"),
   web_search_options: NotImplemented("web_search_options", "web search is not implemented")
-}, strict) {}
+}) {}
 
 export class CompletionRequest extends Schema.Class<CompletionRequest>("CompletionRequest")({
   ...samplingFields,
@@ -175,7 +180,7 @@ export class CompletionRequest extends Schema.Class<CompletionRequest>("Completi
   suffix: NotImplemented("suffix", "suffix (insertion) is not implemented", (v) => isNeutral(v) || v === ""),
   best_of: NotImplemented("best_of", "best_of is not implemented; only one completion is generated", (v) =>
     isNeutral(v) || v === 1)
-}, strict) {}
+}) {}
 
 export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingRequest")({
   model: Schema.String.pipe(Schema.minLength(1)),
@@ -186,7 +191,7 @@ export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingR
   }),
   dimensions: NotImplemented("dimensions", "dimensions is not implemented; vectors have the model's own size"),
   user: Ignored
-}, strict) {}
+}) {}
 
 // --- responses -------------------------------------------------------------------------------
 

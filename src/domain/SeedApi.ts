@@ -112,6 +112,10 @@ export type ModelsResponse = typeof ModelsResponse.Type
 
 const Sequences = Schema.Struct({ total: Schema.Number, free: Schema.Number, queued: Schema.Number })
 
+/** `GET /api/health` for a caller without the API key the server requires. */
+export const PublicHealth = Schema.Struct({ status: Schema.Literal("healthy") })
+export type PublicHealth = typeof PublicHealth.Type
+
 /** `GET /api/health`. */
 export const HealthResponse = Schema.Struct({
   status: Schema.Literal("healthy"),

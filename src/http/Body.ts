@@ -1,6 +1,7 @@
 import { HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Option, ParseResult, Schema } from "effect"
+import type { ParseOptions } from "effect/SchemaAST"
 import type * as http from "node:http"
 import { InvalidRequest } from "../domain/Errors.js"
 import { BodyTooLarge, MalformedBody } from "./Failures.js"
@@ -9,32 +10,65 @@ import { BodyTooLarge, MalformedBody } from "./Failures.js"
 
 const malformed = (reason: string) => new MalformedBody({ reason })
 
-/** Parses JSON text; a syntax error is `MalformedBody`, never a defect. */
+/** Nesting deeper than any request needs (a JSON schema a few dozen levels deep is already rare). */
+export const MAX_DEPTH = 128
+
+/** How deep `value` nests, counted without recursion (so any depth is measured safely). */
+const depthOver = (value: unknown, limit: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (typeof node !== "object" || node === null) continue
+    if (depth > limit) return true
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+    }
+  }
+  return false
+}
+
+/**
+ * Parses JSON text; a syntax error is `MalformedBody`, never a defect, and so is nesting past
+ * MAX_DEPTH (validating and reporting on such a value would recurse past the stack).
+ */
 export const parseJson = (text: string): Effect.Effect<unknown, MalformedBody> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (cause) =>
-      malformed(text.trim().length === 0
-        ? "the request body is empty; send a JSON object"
-        : `the request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`)
-  })
+      malformed(
+        text.trim().length === 0
+          ? "the request body is empty; send a JSON object"
+          : `the request body is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`
+      )
+  }).pipe(
+    Effect.filterOrFail(
+      (json) => !depthOver(json, MAX_DEPTH),
+      () => malformed(`the request body nests arrays or objects deeper than ${MAX_DEPTH} levels`)
+    )
+  )
+
+// a reason quotes what the client sent; a long value is cut, not echoed whole
+const MAX_REASON = 400
+const cut = (text: string) => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}... (${text.length} characters)` : text)
 
 /** The first schema issue as `InvalidRequest`, naming the field (`max_tokens`, `stop.2`). */
 export const invalidRequest = (error: ParseResult.ParseError): InvalidRequest => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
-  if (issue === undefined) return new InvalidRequest({ reason: error.message })
-  const param = issue.path.map(String).join(".")
-  if (param.length === 0) return new InvalidRequest({ reason: `the request body must be a JSON object: ${issue.message}` })
+  if (issue === undefined) return new InvalidRequest({ reason: cut(error.message) })
+  const param = cut(issue.path.map(String).join("."))
+  const message = cut(issue.message)
+  if (param.length === 0) return new InvalidRequest({ reason: `the request body must be a JSON object: ${message}` })
   // OpenAI's words for a field no one defines
   if (issue._tag === "Unexpected") return new InvalidRequest({ param, reason: `unrecognized request argument supplied: ${param}` })
   // messages that already name their field (a refused field says why)
-  if (issue.message.startsWith(`'${param}'`)) return new InvalidRequest({ param, reason: issue.message })
-  return new InvalidRequest({ param, reason: `'${param}': ${issue.message}` })
+  if (message.startsWith(`'${param}'`)) return new InvalidRequest({ param, reason: message })
+  return new InvalidRequest({ param, reason: `'${param}': ${message}` })
 }
 
 /** Decodes with `schema`, reporting the first wrong field. */
-export const decode = <A, I>(schema: Schema.Schema<A, I>) => (json: unknown): Effect.Effect<A, InvalidRequest> =>
-  Schema.decodeUnknown(schema, { errors: "first" })(json).pipe(Effect.mapError(invalidRequest))
+export const decode = <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>
+(json: unknown): Effect.Effect<A, InvalidRequest> =>
+  Schema.decodeUnknown(schema, { ...options, errors: "first" })(json).pipe(Effect.mapError(invalidRequest))
 
 const utf8 = new TextDecoder("utf-8")
 
@@ -93,4 +127,5 @@ export const jsonBody: Effect.Effect<unknown, MalformedBody | BodyTooLarge, Http
   .flatMap(bodyText, parseJson)
 
 /** The current request's body, decoded with `schema`. */
-export const bodyAs = <A, I>(schema: Schema.Schema<A, I>) => Effect.flatMap(jsonBody, decode(schema))
+export const bodyAs = <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>
+  Effect.flatMap(jsonBody, decode(schema, options))

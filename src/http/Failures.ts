@@ -30,6 +30,11 @@ export class UpgradeRequired extends Schema.TaggedError<UpgradeRequired>()("Upgr
   path: Schema.String
 }) {}
 
+/** A WebSocket handshake that is not one (no key, an unknown version, no `Connection: Upgrade`). */
+export class BadHandshake extends Schema.TaggedError<BadHandshake>()("BadHandshake", {
+  reason: Schema.String
+}) {}
+
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
   reason: Schema.Literal("missing", "invalid")
 }) {}
@@ -46,6 +51,7 @@ export type HttpFailure =
   | MalformedBody
   | BodyTooLarge
   | UpgradeRequired
+  | BadHandshake
   | Unauthorized
   | OriginNotAllowed
   | ShuttingDown

@@ -1,6 +1,7 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
+import { Anonymous } from "./Caller.js"
 import { errorResponse } from "./Dialect.js"
 import { BodyTooLarge, type HttpFailure, OriginNotAllowed, ShuttingDown, Unauthorized } from "./Failures.js"
 import { type ErrorReply, replyFor } from "./Reply.js"
@@ -84,11 +85,13 @@ export const guarded = <E, R>(
     const draining = yield* Draining
     if (yield* Deferred.isDone(draining)) return yield* refuse(new ShuttingDown())
 
-    if (Option.isSome(config.apiKey) && !PUBLIC_PATHS.has(path)) {
-      const expected = digest(Redacted.value(config.apiKey.value))
+    let anonymous = false
+    if (Option.isSome(config.apiKey)) {
+      const expected = digest(Redacted.value(config.apiKey.value).trim())
       const sent = credentials(request, url)
       if (!sent.some((key) => sameKey(expected, key))) {
-        return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
+        if (!PUBLIC_PATHS.has(path)) return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
+        anonymous = true
       }
     }
 
@@ -99,6 +102,8 @@ export const guarded = <E, R>(
       return yield* refuse(new BodyTooLarge({ limit: config.maxBodyBytes }))
     }
 
-    const response = yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(config.maxBodyBytes))
+    const response = yield* HttpIncomingMessage.withMaxBodySize(app, Option.some(config.maxBodyBytes)).pipe(
+      Effect.provideService(Anonymous, anonymous)
+    )
     return Object.keys(cors).length > 0 ? HttpServerResponse.setHeaders(response, cors) : response
   })

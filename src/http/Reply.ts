@@ -74,6 +74,8 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         details: `${error.path} is a WebSocket endpoint; connect with a WebSocket client`,
         headers: { upgrade: "websocket", connection: "Upgrade" }
       }
+    case "BadHandshake":
+      return { status: 400, code: "invalid_request", message: "Request format is invalid", details: error.reason }
     case "Unauthorized":
       return {
         status: 401,
@@ -115,6 +117,7 @@ const expectedTags: ReadonlySet<string> = new Set<(EngineError | HttpFailure)["_
   "MalformedBody",
   "BodyTooLarge",
   "UpgradeRequired",
+  "BadHandshake",
   "Unauthorized",
   "OriginNotAllowed",
   "ShuttingDown"

@@ -1,14 +1,22 @@
-import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Duration, Effect, Layer, type Option, Redacted } from "effect"
 
 /** Splits `a,b` into origins; `*` allows any. */
 export const splitOrigins = (value: string): ReadonlyArray<string> =>
   value.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter((o) => o.length > 0)
 
+/** A key that is more than whitespace. */
+export const isUsableKey = (key: Redacted.Redacted): boolean => Redacted.value(key).trim().length > 0
+
 /** Settings only the HTTP server reads, declared once (env `SHIMMY_*`); `serve` flags fall back to these. */
 export const serverSettings = {
-  apiKey: Config.option(Config.redacted("SHIMMY_API_KEY")).pipe(
-    // an empty key would let everyone in while looking protected
-    Config.map(Option.filter((key) => Redacted.value(key).length > 0))
+  apiKey: Config.option(
+    Config.redacted("SHIMMY_API_KEY").pipe(
+      // an empty key would look protected while `x-api-key:` (empty) got in: refused at start-up
+      Config.validate({
+        message: "SHIMMY_API_KEY is empty or only whitespace; set a real key, or unset it to run without one",
+        validation: isUsableKey
+      })
+    )
   ),
   corsOrigins: Config.string("SHIMMY_CORS_ORIGINS").pipe(
     Config.map(splitOrigins),

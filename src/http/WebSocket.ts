@@ -5,7 +5,7 @@ import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { parseJson } from "./Body.js"
 import type { Dialect, Handler } from "./Dialect.js"
-import { BodyTooLarge, type MalformedBody, UpgradeRequired } from "./Failures.js"
+import { BadHandshake, BodyTooLarge, type MalformedBody, UpgradeRequired } from "./Failures.js"
 import { replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -37,10 +37,25 @@ export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
     const draining = yield* Draining
     const request = yield* HttpServerRequest.HttpServerRequest
     const where = { method: request.method, path: requestUrl(request).pathname }
-    if (request.headers["upgrade"]?.toLowerCase() !== "websocket") {
+    const headers = request.headers
+    const connection = (headers["connection"] ?? "").toLowerCase().split(",").map((token) => token.trim())
+    if (headers["upgrade"]?.toLowerCase() !== "websocket" || !connection.includes("upgrade")) {
       return yield* Effect.fail(new UpgradeRequired({ path: where.path }))
     }
-    const socket = yield* request.upgrade.pipe(Effect.orDie)
+    // checked here, so a handshake `ws` would refuse is answered in the error format and never
+    // reaches it
+    const key = headers["sec-websocket-key"]
+    if (key === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+      return yield* Effect.fail(new BadHandshake({ reason: "the WebSocket handshake has no valid Sec-WebSocket-Key" }))
+    }
+    if (headers["sec-websocket-version"]?.trim() !== "13") {
+      return yield* Effect.fail(
+        new BadHandshake({ reason: `WebSocket version ${JSON.stringify(headers["sec-websocket-version"] ?? "")} is not supported; use 13` })
+      )
+    }
+    const socket = yield* request.upgrade.pipe(
+      Effect.mapError((e) => new BadHandshake({ reason: `the WebSocket handshake failed: ${e.message}` }))
+    )
     const write = yield* socket.writer
     const send = (frame: unknown) => write(JSON.stringify(frame))
 

@@ -15,15 +15,16 @@ import {
   CompletionRequest,
   EmbeddingRequest,
   type MessageToolCall,
-  type ResponseFormat
+  type ResponseFormat,
+  strict
 } from "../../domain/OpenAi.js"
 import { bodyAs } from "../Body.js"
 
 /** OpenAI's `/v1/*` requests to the engine's, with OpenAI's own words for what is wrong. */
 
-export const chatRequest = bodyAs(ChatCompletionRequest)
-export const completionRequest = bodyAs(CompletionRequest)
-export const embeddingRequest = bodyAs(EmbeddingRequest)
+export const chatRequest = bodyAs(ChatCompletionRequest, strict)
+export const completionRequest = bodyAs(CompletionRequest, strict)
+export const embeddingRequest = bodyAs(EmbeddingRequest, strict)
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 

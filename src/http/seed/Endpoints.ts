@@ -5,6 +5,7 @@ import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
 import { VERSION } from "../../Version.js"
 import { jsonBody } from "../Body.js"
+import { Anonymous } from "../Caller.js"
 import type { Route } from "../Dialect.js"
 import { requestUrl } from "../RequestUrl.js"
 import * as Sse from "../Sse.js"
@@ -34,6 +35,7 @@ const models = Effect.gen(function*() {
 })
 
 const health = Effect.gen(function*() {
+  if (yield* Anonymous) return HttpServerResponse.unsafeJson(Render.publicHealth)
   const registry = yield* ModelRegistry
   const engine = yield* LlamaEngine
   return HttpServerResponse.unsafeJson(Render.health({

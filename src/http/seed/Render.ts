@@ -6,6 +6,7 @@ import type {
   GenerateResponse,
   HealthResponse,
   ModelsResponse,
+  PublicHealth,
   SocketFrame
 } from "../../domain/SeedApi.js"
 import { formatBytes } from "../../Format.js"
@@ -79,6 +80,9 @@ export interface HealthFacts {
   readonly uptimeSeconds: number
   readonly version: string
 }
+
+/** What a caller without the required API key learns from `/api/health`. */
+export const publicHealth: PublicHealth = { status: "healthy" }
 
 export const health = ({ memory, models, schedulers, uptimeSeconds, version }: HealthFacts): HealthResponse => {
   const sum = (pick: (s: SchedulerStats) => number) => schedulers.reduce((n, s) => n + pick(s), 0)
