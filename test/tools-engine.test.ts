@@ -72,7 +72,7 @@ const weather = {
   description: "Current weather in a city",
   parameters: {
     type: "object",
-    properties: { city: { type: "string", maxLength: 12 }, unit: { enum: ["celsius", "fahrenheit"] } },
+    properties: { city: { type: "string", maxLength: 12 }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
     required: ["city", "unit"],
     additionalProperties: false
   }
@@ -195,7 +195,12 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
 
   const markup: Record<string, ReadonlyArray<string>> = {
     qwen25: ["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>", "<tool_response>\n{\"temperature\": 21}\n</tool_response>"],
-    hermes: ["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>", "<tool_response>\n{\"temperature\": 21}\n</tool_response>"],
+    hermes: [
+      // the template's own tool list, not node-llama-cpp's stand-in documentation
+      "Here are the available tools: <tools> {\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"get_weather(city: str, unit: str) - Current weather in a city",
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>",
+      "<tool_response>\n{\"temperature\": 21}\n</tool_response>"
+    ],
     llama31: ["{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}", "<|start_header_id|>ipython<|end_header_id|>\n\n{\"temperature\": 21}<|eot_id|>"],
     mistral: ["[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}]", "[TOOL_RESULTS]"],
     qwen3: ["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>", "<tool_response>\n{\"temperature\": 21}\n</tool_response>"]
@@ -205,6 +210,7 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
       Effect.gen(function*() {
         const rendered = yield* renderPrompt(request(family, { tools: tools({ _tag: "Auto" }), messages: history }))
         for (const piece of expected) expect(rendered.text).toContain(piece)
+        expect(rendered.text).not.toContain("||call")
         expect(rendered.text).toContain("It is 21 degrees.")
         expect(rendered.text).toContain("And tomorrow?")
         // and the turn after the results generates
@@ -212,6 +218,19 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
         expect(result.calls.length).toBe(1)
       }))
   }
+
+  it.effect("hermes: a schema its template's macros cannot list is documented by node-llama-cpp instead", () =>
+    Effect.gen(function*() {
+      const untyped: Tools = {
+        definitions: [{ name: "pick", parameters: { type: "object", properties: { colour: { enum: ["red", "blue"] } } } }],
+        choice: { _tag: "Auto" },
+        parallel: true
+      }
+      const rendered = yield* renderPrompt(request("hermes", { tools: untyped }))
+      expect(rendered.text).toContain("<tools>  </tools>")
+      expect(rendered.text).toContain("function pick(")
+      expect(rendered.text).toContain("<tool_call>\n{\"name\": \"getSomeInfo\"")
+    }))
 
   it.effect("qwen3: thinking on opens a thought, off closes it; the thought is reasoning, never content", () =>
     Effect.gen(function*() {

@@ -1,5 +1,5 @@
 import type * as NodeLlamaCpp from "node-llama-cpp"
-import type { ChatWrapper, ChatWrapperSettings, LlamaModel, LlamaText } from "node-llama-cpp"
+import type { ChatModelFunctions, ChatWrapper, ChatWrapperSettings, LlamaModel, LlamaText } from "node-llama-cpp"
 import type { ThoughtSyntax, ToolSyntax } from "./ToolCallParser.js"
 
 /**
@@ -22,6 +22,11 @@ export interface ChatFormat {
   readonly thought: ThoughtSyntax | undefined
   /** the template opens the thought itself at the start of every answer */
   readonly thoughtOpenedOnStart: boolean
+  /**
+   * Render parameters of a template that lists the tools itself (Hermes-2-Pro), shared with its
+   * wrappers, which copy them at each render: the tools are set for one synchronous render.
+   */
+  readonly templateTools?: { tools: ReadonlyArray<unknown> } | undefined
 }
 
 /** Capabilities a dialect checks before it asks for tools or thinking. */
@@ -111,8 +116,9 @@ const isJinja = (llamaCpp: typeof NodeLlamaCpp, wrapper: Template): wrapper is N
 
 /**
  * Resolves the model's template. A Jinja template that fails node-llama-cpp's sanity test because
- * it iterates `tools` unguarded (Hermes-2-Pro) is retried with an empty tool list, and given its
- * `<tool_call>` syntax explicitly; otherwise node-llama-cpp's own fallback applies.
+ * it iterates `tools` unguarded (Hermes-2-Pro) is retried with a tool list of its own (set per
+ * render, see `templateTools`), and given its `<tool_call>` syntax explicitly, which node-llama-cpp
+ * cannot extract from it; otherwise node-llama-cpp's own fallback applies.
  */
 export const resolveFormat = (
   llamaCpp: typeof NodeLlamaCpp,
@@ -125,12 +131,13 @@ export const resolveFormat = (
     new llamaCpp.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer, ...options })
   let wrapper: Template
   let hermes = false
+  const templateTools: { tools: ReadonlyArray<unknown> } = { tools: [] }
   try {
     wrapper = llamaCpp.resolveChatWrapper(model, { warningLogs: false, fallbackToOtherWrappersOnJinjaError: false })
   } catch {
     try {
       if (!hermesLike) throw new Error("no retry")
-      wrapper = jinja({ additionalRenderParameters: { tools: [] }, functionCallMessageTemplate: HERMES_CALLS })
+      wrapper = jinja({ additionalRenderParameters: templateTools, functionCallMessageTemplate: HERMES_CALLS })
       hermes = true
     } catch {
       wrapper = llamaCpp.resolveChatWrapper(model, { warningLogs: false, noJinja: true })
@@ -153,13 +160,13 @@ export const resolveFormat = (
     try {
       withoutThinking = jinja({
         reasoning: false,
-        ...(hermes ? { additionalRenderParameters: { tools: [] }, functionCallMessageTemplate: HERMES_CALLS } : {})
+        ...(hermes ? { additionalRenderParameters: templateTools, functionCallMessageTemplate: HERMES_CALLS } : {})
       })
     } catch {
       withoutThinking = wrapper
     }
   }
-  return { wrapper, withoutThinking, tools, thought, thoughtOpenedOnStart: openedOnStart }
+  return { wrapper, withoutThinking, tools, thought, thoughtOpenedOnStart: openedOnStart, templateTools: hermes ? templateTools : undefined }
 }
 
 export const capabilitiesOf = (format: ChatFormat): ChatCapabilities => ({
@@ -168,3 +175,19 @@ export const capabilitiesOf = (format: ChatFormat): ChatCapabilities => ({
   parallelToolCalls: format.tools?.parallel === true,
   thinking: format.thought !== undefined
 })
+
+/**
+ * Tools in the OpenAI shape chat templates iterate. Hermes-2-Pro's template applies `trim` to every
+ * description, so a missing one is rendered as empty rather than failing the render.
+ */
+export const templateToolsOf = (functions: ChatModelFunctions): ReadonlyArray<unknown> =>
+  Object.entries(functions).map(([name, f]) => {
+    const params: Record<string, unknown> = { ...(f.params ?? { type: "object", properties: {} }) }
+    const properties = params.properties
+    if (typeof properties === "object" && properties !== null) {
+      params.properties = Object.fromEntries(
+        Object.entries(properties).map(([k, v]) => [k, typeof v === "object" && v !== null ? { description: "", ...v } : v])
+      )
+    }
+    return { type: "function", function: { name, description: f.description ?? "", parameters: params } }
+  })

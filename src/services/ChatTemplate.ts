@@ -3,7 +3,7 @@ import type * as NodeLlamaCpp from "node-llama-cpp"
 import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelFunctions, LlamaModel, LlamaText, Token } from "node-llama-cpp"
 import { GenerationFailed, InvalidRequest } from "../domain/Errors.js"
 import type { ChatMessage, Thinking } from "../domain/Generation.js"
-import { type ChatFormat, resolveFormat, type Template } from "./ChatFormat.js"
+import { type ChatFormat, resolveFormat, type Template, templateToolsOf } from "./ChatFormat.js"
 import type { ThoughtSyntax } from "./ToolCallParser.js"
 import { unsupportedCharacters, type VocabularyGuard } from "./Gguf.js"
 import { loadNodeLlamaCpp } from "./LlamaRuntime.js"
@@ -255,12 +255,26 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
   }
   const switchedOff = thinking?.enabled === false
   const wrapper = switchedOff ? format.withoutThinking : format.wrapper
+  const functions = options.functions
+  const inTemplate = format.templateTools
   const state = yield* Effect.try({
-    try: () =>
-      wrapper.generateContextState({
-        chatHistory: historyOf(messages),
-        ...(options.functions !== undefined ? { availableFunctions: options.functions } : {})
-      }),
+    try: () => {
+      const chatHistory = historyOf(messages)
+      if (functions === undefined) return wrapper.generateContextState({ chatHistory })
+      if (inTemplate === undefined) return wrapper.generateContextState({ chatHistory, availableFunctions: functions })
+      // the template lists the tools itself; rendering is synchronous, so no other render sees them
+      inTemplate.tools = templateToolsOf(functions)
+      try {
+        return wrapper.generateContextState({ chatHistory })
+      } catch {
+        // its macros need what some schemas leave out (a property's `type`): node-llama-cpp
+        // documents the functions in the system prompt instead
+        inTemplate.tools = []
+        return wrapper.generateContextState({ chatHistory, availableFunctions: functions })
+      } finally {
+        inTemplate.tools = []
+      }
+    },
     catch: (cause) =>
       new InvalidRequest({ param: "messages", reason: `the chat template of '${target.name}' rejected the messages: ${describe(cause)}` })
   })
