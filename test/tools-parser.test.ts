@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as NodeLlamaCpp from "node-llama-cpp"
 import { HERMES, thoughtOf, toolSyntaxOf } from "../src/services/ChatFormat.js"
-import { endsOf } from "../src/services/ChatTemplate.js"
+import { endsOf, historyOf } from "../src/services/ChatTemplate.js"
 import { type ParsedEvent, type ParserOptions, ToolCallParser, type ToolSyntax } from "../src/services/ToolCallParser.js"
 
 /**
@@ -215,6 +215,48 @@ describe("ToolCallParser", () => {
       const r1 = thoughtOf(NodeLlamaCpp, new NodeLlamaCpp.DeepSeekChatWrapper().settings).thought
       const result = parse({ calls: undefined, thought: r1, thinking: false }, "<think>hmm</think>Hello")
       expect(result).toMatchObject({ reasoning: "hmm", text: "Hello" })
+    })
+  })
+
+  describe("history", () => {
+    it("pairs each call with its result by tool_call_id, whatever their order, and continues the turn", () => {
+      const history = historyOf([
+        { role: "user", content: "Paris and Rome?" },
+        {
+          role: "assistant",
+          content: "",
+          toolCalls: [
+            { id: "a", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
+            { id: "b", name: "get_weather", arguments: "{\"city\":\"Rome\"}" }
+          ]
+        },
+        { role: "tool", content: "{\"t\":25}", toolCallId: "b" },
+        { role: "tool", content: "sunny", toolCallId: "a" }
+      ])
+      expect(history).toEqual([
+        { type: "user", text: "Paris and Rome?" },
+        {
+          type: "model",
+          response: [
+            { type: "functionCall", name: "get_weather", params: { city: "Paris" }, result: "sunny", startsNewChunk: true },
+            { type: "functionCall", name: "get_weather", params: { city: "Rome" }, result: { t: 25 }, startsNewChunk: false }
+          ]
+        },
+        { type: "model", response: [] }
+      ])
+    })
+
+    it("results without ids answer the calls in order; a tool message answering nothing is a user turn", () => {
+      const history = historyOf([
+        { role: "tool", content: "stray" },
+        { role: "assistant", content: "Checking.", toolCalls: [{ id: "x", name: "f", arguments: "{}" }] },
+        { role: "tool", content: "1" }
+      ])
+      expect(history).toEqual([
+        { type: "user", text: "stray" },
+        { type: "model", response: ["Checking.", { type: "functionCall", name: "f", params: {}, result: 1, startsNewChunk: true }] },
+        { type: "model", response: [] }
+      ])
     })
   })
 })

@@ -97,7 +97,7 @@ const paramsOf = (args: string): unknown => {
 
 /**
  * Maps messages onto node-llama-cpp's chat history. An assistant turn's calls become function
- * calls whose results are the tool messages answering them (by `tool_call_id`, else in order);
+ * calls whose results are the tool messages right after it (by `tool_call_id`, else in order);
  * those tool messages are consumed. A tool message that answers no call is rendered as a user turn.
  */
 export const historyOf = (messages: ReadonlyArray<ChatMessage>): Array<ChatHistoryItem> => {
@@ -125,9 +125,12 @@ export const historyOf = (messages: ReadonlyArray<ChatMessage>): Array<ChatHisto
         const answers: Array<number> = []
         for (let j = index + 1; j < messages.length && messages[j]!.role === "tool"; j++) answers.push(j)
         const response: Array<ChatModelFunctionCall | string> = m.content.length > 0 ? [m.content] : []
+        const ids = new Set(calls.map((c) => c.id))
         calls.forEach((call, i) => {
-          const byId = answers.find((j) => !consumed.has(j) && messages[j]!.toolCallId === call.id)
-          const answer = byId ?? answers.find((j) => !consumed.has(j) && messages[j]!.toolCallId === undefined) ?? (answers[i] !== undefined && !consumed.has(answers[i]!) ? answers[i] : undefined)
+          const free = answers.filter((j) => !consumed.has(j))
+          // by id, else the first result whose id names no call of this turn
+          const answer = free.find((j) => messages[j]!.toolCallId === call.id) ??
+            free.find((j) => !ids.has(messages[j]!.toolCallId ?? ""))
           if (answer !== undefined) consumed.add(answer)
           response.push({
             type: "functionCall",
