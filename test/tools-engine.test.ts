@@ -29,7 +29,9 @@ const MODELS = {
   // markers ([INST], [TOOL_CALLS]) as text
   mistral: ["ggml-vocab-llama-bpe.gguf", "mistralai-Mistral-Nemo-Instruct-2407.jinja"],
   qwen3: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja"],
-  r1: ["ggml-vocab-qwen2.gguf", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"]
+  r1: ["ggml-vocab-qwen2.gguf", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"],
+  // gpt-oss's o200k vocabulary is not among the shared ones; its harmony markers become text
+  gptoss: ["ggml-vocab-llama-bpe.gguf", "openai-gpt-oss-120b.jinja"]
 } as const
 type Family = keyof typeof MODELS
 const FAMILIES = Object.keys(MODELS) as ReadonlyArray<Family>
@@ -266,6 +268,16 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
       const thought = yield* run(request("r1", { maxTokens: 12 }))
       expect(thought.reasoning.length).toBeGreaterThan(0)
       expect(thought.text).toBe("")
+    }))
+
+  it.effect("gptoss: the harmony format takes the reasoning effort", () =>
+    Effect.gen(function*() {
+      expect(yield* chatCapabilities("gptoss")).toMatchObject({ thinking: true, reasoningEffort: true, tools: true })
+      const high = yield* renderPrompt(request("gptoss", { thinking: { enabled: true, effort: "high" } }))
+      const low = yield* renderPrompt(request("gptoss", { thinking: { enabled: true, effort: "low" } }))
+      expect(high.text).toContain("Reasoning: high")
+      expect(low.text).toContain("Reasoning: low")
+      expect((yield* chatCapabilities("qwen3")).reasoningEffort).toBe(false)
     }))
 
   it.effect("qwen25 cannot think: asking it to is an InvalidRequest", () =>

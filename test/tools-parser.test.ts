@@ -211,6 +211,20 @@ describe("ToolCallParser", () => {
       expect(result).toMatchObject({ reasoning: "I need the weather.", text: "", calls: [paris] })
     })
 
+    it("harmony (gpt-oss): the analysis channel is reasoning, the final channel's header is dropped", () => {
+      const harmony = thoughtOf(NodeLlamaCpp, new NodeLlamaCpp.HarmonyChatWrapper().settings).thought
+      expect(harmony).toMatchObject({ prefix: "<|channel|>analysis<|message|>", suffix: "<|end|>" })
+      const thought = { ...harmony!, answerPrefix: "<|start|>assistant<|channel|>final<|message|>" }
+      for (const size of [1, 6, 10_000]) {
+        const result = parse(
+          { calls: undefined, thought, thinking: true },
+          "Simple greeting.<|end|><|start|>assistant<|channel|>final<|message|>Hello!",
+          size
+        )
+        expect(result).toMatchObject({ reasoning: "Simple greeting.", text: "Hello!" })
+      }
+    })
+
     it("a model that opens the thought itself (DeepSeek-R1)", () => {
       const r1 = thoughtOf(NodeLlamaCpp, new NodeLlamaCpp.DeepSeekChatWrapper().settings).thought
       const result = parse({ calls: undefined, thought: r1, thinking: false }, "<think>hmm</think>Hello")

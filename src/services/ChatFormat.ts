@@ -27,7 +27,11 @@ export interface ChatFormat {
    * wrappers, which copy them at each render: the tools are set for one synchronous render.
    */
   readonly templateTools?: { tools: ReadonlyArray<unknown> } | undefined
+  /** renders with a reasoning effort, for templates that take one (gpt-oss's harmony format) */
+  readonly withEffort?: ((effort: Effort) => Template) | undefined
 }
+
+export type Effort = "low" | "medium" | "high"
 
 /** Capabilities a dialect checks before it asks for tools or thinking. */
 export interface ChatCapabilities {
@@ -37,6 +41,8 @@ export interface ChatCapabilities {
   /** whether more than one call fits in one turn */
   readonly parallelToolCalls: boolean
   readonly thinking: boolean
+  /** whether a reasoning effort changes the prompt (otherwise it only switches thinking on) */
+  readonly reasoningEffort: boolean
 }
 
 type Marker = string | LlamaText | undefined
@@ -93,6 +99,8 @@ export const HERMES: ToolSyntax = {
   parallel: true
 }
 
+const HARMONY_ANSWER = "<|start|>assistant<|channel|>final<|message|>"
+
 const HERMES_CALLS = {
   call: "<tool_call>\n{\"name\": \"{{functionName}}\", \"arguments\": {{functionParams}}}\n</tool_call>",
   result: "\n<tool_response>\n{{functionCallResult}}\n</tool_response>\n"
@@ -144,7 +152,10 @@ export const resolveFormat = (
     }
   }
   const settings = wrapper.settings
-  const { openedOnStart, thought } = thoughtOf(llamaCpp, settings)
+  const harmony = wrapper instanceof llamaCpp.HarmonyChatWrapper
+  const { openedOnStart, thought: segment } = thoughtOf(llamaCpp, settings)
+  // harmony answers in a message of its own after the analysis one
+  const thought = segment !== undefined && harmony ? { ...segment, answerPrefix: HARMONY_ANSWER } : segment
   // a Jinja template has tool support when node-llama-cpp found its call syntax in it; a
   // specialized wrapper (Mistral, DeepSeek, Llama 3.1, ...) was matched against a template that
   // must itself speak of tools, or node-llama-cpp's own syntax would be forced on a model never
@@ -166,14 +177,35 @@ export const resolveFormat = (
       withoutThinking = wrapper
     }
   }
-  return { wrapper, withoutThinking, tools, thought, thoughtOpenedOnStart: openedOnStart, templateTools: hermes ? templateTools : undefined }
+  return {
+    wrapper,
+    withoutThinking,
+    tools,
+    thought,
+    thoughtOpenedOnStart: openedOnStart,
+    templateTools: hermes ? templateTools : undefined,
+    withEffort: harmony ? withEffortOf(llamaCpp) : undefined
+  }
+}
+
+/** Harmony wrappers per effort, made on first use (the default one says "medium"). */
+const withEffortOf = (llamaCpp: typeof NodeLlamaCpp) => {
+  const made = new Map<Effort, Template>()
+  return (effort: Effort): Template => {
+    const cached = made.get(effort)
+    if (cached !== undefined) return cached
+    const wrapper = new llamaCpp.HarmonyChatWrapper({ reasoningEffort: effort })
+    made.set(effort, wrapper)
+    return wrapper
+  }
 }
 
 export const capabilitiesOf = (format: ChatFormat): ChatCapabilities => ({
   template: format.wrapper.wrapperName,
   tools: format.tools !== undefined,
   parallelToolCalls: format.tools?.parallel === true,
-  thinking: format.thought !== undefined
+  thinking: format.thought !== undefined,
+  reasoningEffort: format.withEffort !== undefined
 })
 
 /**

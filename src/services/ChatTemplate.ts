@@ -257,7 +257,12 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
     )
   }
   const switchedOff = thinking?.enabled === false
-  const wrapper = switchedOff ? format.withoutThinking : format.wrapper
+  // an effort is the template's where it takes one; elsewhere it only asks for thinking
+  const wrapper = switchedOff
+    ? format.withoutThinking
+    : thinking?.effort !== undefined && format.withEffort !== undefined
+    ? format.withEffort(thinking.effort)
+    : format.wrapper
   const functions = options.functions
   const inTemplate = format.templateTools
   const state = yield* Effect.try({

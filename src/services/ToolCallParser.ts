@@ -30,6 +30,8 @@ export interface ToolSyntax {
 export interface ThoughtSyntax {
   readonly prefix: string
   readonly suffix: string
+  /** what opens the answer after a thought (harmony's final channel), dropped from the text */
+  readonly answerPrefix?: string | undefined
 }
 
 export type ParsedEvent =
@@ -206,10 +208,20 @@ export class ToolCallParser {
           if (thought.length > 0) out.push({ _tag: "Reasoning", text: thought })
           this.buffer = this.buffer.slice(at + this.thoughtEnd.length)
           this.textSeen = false
-          this.state = this.head.length > 0 ? "text" : "plain"
+          this.state = this.head.length > 0 || (this.options.thought?.answerPrefix ?? "").length > 0 ? "text" : "plain"
           continue
         }
         case "text": {
+          const answer = this.options.thought?.answerPrefix
+          if (!this.textSeen && answer !== undefined && answer.length > 0) {
+            const lead = this.buffer.trimStart()
+            const opened = matchLoose(lead, 0, answer)
+            if (opened === "partial" && !ended && lead.length > 0) return
+            if (typeof opened !== "string") {
+              this.buffer = lead.slice(opened.end)
+              continue
+            }
+          }
           // a model may open a thought itself, as the first thing it writes
           if (!this.textSeen && this.thoughtStart.length > 0) {
             const lead = this.buffer.trimStart()
