@@ -17,6 +17,14 @@ export interface PreparedTool {
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
+// an agent sends the same tools with every turn: their grammars' text is kept, the oldest dropped first
+const compiled = new Map<string, string>()
+const COMPILED_LIMIT = 256
+const remember = (key: string, gbnf: string) => {
+  compiled.set(key, gbnf)
+  if (compiled.size > COMPILED_LIMIT) compiled.delete(compiled.keys().next().value!)
+}
+
 /**
  * Checks every tool's parameters with the same rules as `response_format` (a keyword the grammar
  * cannot enforce is refused, naming the tool), then compiles one JSON-schema grammar per tool: its
@@ -36,11 +44,14 @@ export const prepareTools = Effect.fn("ToolGrammar.prepare")(function*(llama: Ll
       return yield* Effect.fail(new InvalidRequest({ param, reason: `tool '${tool.name}': ${checked.left.reason}` }))
     }
     const schema = checked.right
-    const grammar = yield* Effect.tryPromise({
+    const key = JSON.stringify(schema)
+    const known = compiled.get(key)
+    const gbnf = known ?? (yield* Effect.tryPromise({
       try: () => llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema),
       catch: (cause) => new InvalidRequest({ param, reason: `tool '${tool.name}': the schema cannot be compiled to a grammar: ${describe(cause)}` })
-    })
-    prepared.push({ name: tool.name, description: tool.description, schema, gbnf: grammar.grammar })
+    })).grammar
+    if (known === undefined) remember(key, gbnf)
+    prepared.push({ name: tool.name, description: tool.description, schema, gbnf })
   }
   if (tools.choice._tag === "Named") {
     const named = tools.choice.name
