@@ -36,27 +36,24 @@ const MODELS = {
 type Family = keyof typeof MODELS
 const FAMILIES = Object.keys(MODELS) as ReadonlyArray<Family>
 
-const make = (dir: string, name: string, vocab: string, template: string) =>
+const make = (dir: string, name: string, options: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [
-      shared("tools/make-model.mjs"),
-      "--preset",
-      "chat-tiny",
-      "--tokenizer-from",
-      shared("models/vocab", vocab),
-      "--chat-template-file",
-      shared("models/templates", template),
-      "--out",
-      path.join(dir, `${name}.gguf`),
-      "--quiet"
-    ], (e) => (e ? reject(e) : resolve()))
+    execFile(
+      process.execPath,
+      [shared("tools/make-model.mjs"), "--preset", "chat-tiny", ...options, "--out", path.join(dir, `${name}.gguf`), "--quiet"],
+      (e) => (e ? reject(e) : resolve())
+    )
   )
 
 const modelDir = Effect.acquireRelease(
   Effect.promise(async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-tools-"))
-    for (const [name, [vocab, template]] of Object.entries(MODELS)) await make(dir, name, vocab, template)
+    for (const [name, [vocab, template]] of Object.entries(MODELS)) {
+      await make(dir, name, ["--tokenizer-from", shared("models/vocab", vocab), "--chat-template-file", shared("models/templates", template)])
+    }
     await fs.symlink(path.join(SHARED_MODELS, "stories260K.gguf"), path.join(dir, "stories260K.gguf"))
+    // chat-tiny's own template: plain ChatML, which says nothing of tools
+    await make(dir, "chatml", [])
     return dir
   }),
   (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }))
@@ -299,6 +296,16 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
       // "none" offers nothing, so the chat still works
       const none = yield* run(request("stories260K", { tools: tools({ _tag: "None" }), maxTokens: 4 }))
       expect(none.calls).toEqual([])
+    }))
+
+  it.effect("a chat template that says nothing of tools (plain ChatML) has no tool support either", () =>
+    Effect.gen(function*() {
+      expect(yield* chatCapabilities("chatml")).toMatchObject({ template: "ChatML", tools: false, thinking: false })
+      const failed = yield* Effect.either(run(request("chatml", { tools: tools({ _tag: "Required" }) })))
+      expect(Either.isLeft(failed) && failed.left).toMatchObject({ _tag: "InvalidRequest", param: "tools" })
+      const plain = yield* run(request("chatml", { maxTokens: 4 }))
+      expect(plain.events.every((e) => e._tag === "Token" || e._tag === "Done")).toBe(true)
+      expect(plain.text.length).toBeGreaterThan(0)
     }))
 
   it.effect("a schema the grammar cannot enforce names the tool; an unknown named tool names tool_choice", () =>
