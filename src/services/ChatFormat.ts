@@ -119,6 +119,15 @@ export const thoughtOf = (
   return { thought: { prefix: markerText(llamaCpp, prefix), suffix }, openedOnStart: thought.openOnResponseStart === true }
 }
 
+/** The value, or undefined where making it throws (a template node-llama-cpp cannot run). */
+const attempt = <A>(make: () => A): A | undefined => {
+  try {
+    return make()
+  } catch {
+    return undefined
+  }
+}
+
 const isJinja = (llamaCpp: typeof NodeLlamaCpp, wrapper: Template): wrapper is NodeLlamaCpp.JinjaTemplateChatWrapper =>
   wrapper instanceof llamaCpp.JinjaTemplateChatWrapper
 
@@ -137,20 +146,13 @@ export const resolveFormat = (
   const hermesLike = template.includes("<tool_call>")
   const jinja = (options: Partial<NodeLlamaCpp.JinjaTemplateChatWrapperOptions>) =>
     new llamaCpp.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer, ...options })
-  let wrapper: Template
-  let hermes = false
   const templateTools: { tools: ReadonlyArray<unknown> } = { tools: [] }
-  try {
-    wrapper = llamaCpp.resolveChatWrapper(model, { warningLogs: false, fallbackToOtherWrappersOnJinjaError: false })
-  } catch {
-    try {
-      if (!hermesLike) throw new Error("no retry")
-      wrapper = jinja({ additionalRenderParameters: templateTools, functionCallMessageTemplate: HERMES_CALLS })
-      hermes = true
-    } catch {
-      wrapper = llamaCpp.resolveChatWrapper(model, { warningLogs: false, noJinja: true })
-    }
-  }
+  const resolved = attempt(() => llamaCpp.resolveChatWrapper(model, { warningLogs: false, fallbackToOtherWrappersOnJinjaError: false }))
+  const retried = resolved === undefined && hermesLike
+    ? attempt(() => jinja({ additionalRenderParameters: templateTools, functionCallMessageTemplate: HERMES_CALLS }))
+    : undefined
+  const hermes = retried !== undefined
+  const wrapper: Template = resolved ?? retried ?? llamaCpp.resolveChatWrapper(model, { warningLogs: false, noJinja: true })
   const settings = wrapper.settings
   const harmony = wrapper instanceof llamaCpp.HarmonyChatWrapper
   const { openedOnStart, thought: segment } = thoughtOf(llamaCpp, settings)
@@ -166,17 +168,15 @@ export const resolveFormat = (
     : hermes
     ? HERMES
     : toolSyntaxOf(llamaCpp, settings, endsOf(wrapper))
-  let withoutThinking: Template = wrapper
-  if (thought !== undefined && isJinja(llamaCpp, wrapper) && wrapper.reasoning !== false && /enable_thinking/.test(template)) {
-    try {
-      withoutThinking = jinja({
+  const switchable = thought !== undefined && isJinja(llamaCpp, wrapper) && wrapper.reasoning !== false && /enable_thinking/.test(template)
+  const withoutThinking: Template = (switchable
+    ? attempt(() =>
+      jinja({
         reasoning: false,
         ...(hermes ? { additionalRenderParameters: templateTools, functionCallMessageTemplate: HERMES_CALLS } : {})
       })
-    } catch {
-      withoutThinking = wrapper
-    }
-  }
+    )
+    : undefined) ?? wrapper
   return {
     wrapper,
     withoutThinking,
