@@ -8,11 +8,19 @@ export * from "./domain/Generation.js"
 export * from "./domain/Model.js"
 export * as OpenAi from "./domain/OpenAi.js"
 export * as SeedApi from "./domain/SeedApi.js"
+export type { ChatCapabilities } from "./services/ChatFormat.js"
 export { Embeddings, type EmbeddingResult } from "./services/Embeddings.js"
 export { Grammar } from "./services/Grammar.js"
 export { Live, liveWith, type LiveServices } from "./services/Live.js"
-export { LlamaEngine, type LoadedModel, type SchedulerStats } from "./services/LlamaEngine.js"
+export {
+  chatCapabilities,
+  LlamaEngine,
+  type LoadedModel,
+  renderPrompt,
+  type SchedulerStats
+} from "./services/LlamaEngine.js"
 export { LlamaRuntime, type LlamaRuntimeShape, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
+export { type ParsedEvent, type ThoughtSyntax, ToolCallParser, type ToolSyntax } from "./services/ToolCallParser.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"

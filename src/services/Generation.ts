@@ -1,8 +1,19 @@
+import { randomBytes } from "node:crypto"
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp"
-import { doneEvent, type FinishReason, type GenerationEvent, type Sampling, tokenEvent, Usage } from "../domain/Generation.js"
+import {
+  doneEvent,
+  type FinishReason,
+  type GenerationEvent,
+  reasoningEvent,
+  type Sampling,
+  tokenEvent,
+  toolCallEvent,
+  Usage
+} from "../domain/Generation.js"
 import { loadedNodeLlamaCpp } from "./LlamaRuntime.js"
 import { NO_TOKEN_MESSAGE } from "./SamplerGuard.js"
 import { StopMatcher } from "./StopMatcher.js"
+import { type ParsedEvent, ToolCallParser, type ParserOptions } from "./ToolCallParser.js"
 
 export interface GenerationInput {
   readonly model: LlamaModel
@@ -14,6 +25,24 @@ export interface GenerationInput {
   readonly grammar?: LlamaGrammar | undefined
   /** control tokens that end the turn without being end-of-generation tokens (a chat template's) */
   readonly stopTokens?: ReadonlyArray<Token> | undefined
+  /** split the output into answer, thought and tool calls (chat templates with tools or thoughts) */
+  readonly parse?: ParserOptions | undefined
+}
+
+/** An OpenAI-style call id. */
+export const callId = () => `call_${randomBytes(12).toString("hex")}`
+
+/** The parser's events as generation events; the tokens they came from count once, on the first. */
+function* parsed(events: ReadonlyArray<ParsedEvent>, tokens: number, calls: { index: number }): Generator<GenerationEvent> {
+  let left = tokens
+  for (const e of events) {
+    if (e._tag === "Call") {
+      yield toolCallEvent(calls.index++, { id: callId(), name: e.name, arguments: e.arguments })
+      continue
+    }
+    yield e._tag === "Text" ? tokenEvent(e.text, left) : reasoningEvent(e.text, left)
+    left = 0
+  }
 }
 
 // a character is at most 4 UTF-8 bytes, so at most 4 byte tokens are ever held back
@@ -97,6 +126,9 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   let context = promptTokens.slice(-DETOKENIZE_CONTEXT)
   let finish: FinishReason = "length"
   let stoppedByString = false
+  // the plain path stays as it was: a parser only where the template has tools or thoughts
+  const parser = input.parse === undefined ? undefined : new ToolCallParser(input.parse)
+  const calls = { index: 0 }
 
   const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))
   try {
@@ -107,14 +139,21 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
         break
       }
       pending.push(token)
-      const text = model.detokenize(pending, false, context)
+      // a template's markers may be control tokens (Qwen's <tool_call>), which only show with special tokens
+      const text = model.detokenize(pending, parser !== undefined, context)
       const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
       if (whole) {
         const count = pending.length
         context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
         pending = []
         const { emit, stopped } = stop.push(text)
-        if (emit.length > 0) yield tokenEvent(emit, count)
+        if (parser !== undefined) {
+          if (emit.length > 0) yield* parsed(parser.push(emit), count, calls)
+          if (parser.done) {
+            finish = "tool_calls"
+            break
+          }
+        } else if (emit.length > 0) yield tokenEvent(emit, count)
         if (stopped) {
           finish = "stop"
           stoppedByString = true
@@ -133,10 +172,17 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   if (generated.length < limit && finish === "length") finish = "stop"
   if (!stoppedByString) {
     // bytes of an unfinished character, then whatever could still have become a stop string
-    const rest = pending.length > 0 ? stop.push(model.detokenize(pending, false, context)) : { emit: "", stopped: false }
+    const rest = pending.length > 0 ? stop.push(model.detokenize(pending, parser !== undefined, context)) : { emit: "", stopped: false }
     const tail = rest.emit + (rest.stopped ? "" : stop.flush())
     if (rest.stopped) finish = "stop"
-    if (tail.length > 0) yield tokenEvent(tail, pending.length)
+    if (parser !== undefined) {
+      if (tail.length > 0) yield* parsed(parser.push(tail), pending.length, calls)
+    } else if (tail.length > 0) yield tokenEvent(tail, pending.length)
+  }
+  if (parser !== undefined) {
+    yield* parsed(parser.end(), 0, calls)
+    // a turn that made calls ends for them, whatever cut it off after the last
+    if (calls.index > 0) finish = "tool_calls"
   }
   yield doneEvent(finish, Usage.of(promptTokens.length, generated.length))
 }

@@ -1,5 +1,5 @@
 import { Effect, Mailbox, RcMap, type Scope, Stream } from "effect"
-import type { LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp"
+import type { Llama, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp"
 import {
   ContextLengthExceeded,
   GenerationFailed,
@@ -8,8 +8,9 @@ import {
   type RuntimeUnavailable,
   type ServerBusy
 } from "../domain/Errors.js"
-import type { ChatPrompt, GenerationEvent, GenerationRequest, ResponseFormat } from "../domain/Generation.js"
-import { renderChat } from "./ChatTemplate.js"
+import type { GenerationEvent, GenerationRequest, ResponseFormat } from "../domain/Generation.js"
+import { capabilitiesOf } from "./ChatFormat.js"
+import { chatFormatFor, renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import { Grammar, grammarStops } from "./Grammar.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
@@ -20,6 +21,8 @@ import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
 import { guardSampling } from "./SamplerGuard.js"
 import * as SequencePool from "./SequencePool.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
+import type { ParserOptions } from "./ToolCallParser.js"
+import { forcedCall, functionsOf, prepareTools, validatorOf } from "./ToolGrammar.js"
 
 /** A model in memory with one context whose sequences are handed out one request at a time. */
 export interface LoadedModel {
@@ -56,6 +59,60 @@ const AHEAD = 16
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 const quoted = (chars: ReadonlyArray<string>) => chars.map((c) => JSON.stringify(c)).join(", ")
+
+/** The tools a request offers (none for `tool_choice` "none"), checked and compiled. */
+const toolsOf = Effect.fn("LlamaEngine.tools")(function*(llama: Llama, request: GenerationRequest) {
+  const tools = request.tools
+  if (tools === undefined || tools.choice._tag === "None") return undefined
+  if (tools.definitions.length === 0) {
+    if (tools.choice._tag === "Auto") return undefined
+    return yield* Effect.fail(new InvalidRequest({ param: "tool_choice", reason: "tool_choice requires tools" }))
+  }
+  const forced = tools.choice._tag === "Required" || tools.choice._tag === "Named"
+  if (forced && request.responseFormat !== undefined && request.responseFormat._tag !== "Text") {
+    return yield* Effect.fail(
+      new InvalidRequest({ param: "response_format", reason: "a response format cannot be combined with a forced tool call" })
+    )
+  }
+  const prepared = yield* prepareTools(llama, tools)
+  return { tools, prepared, forced }
+})
+
+/**
+ * A chat request rendered with the model's template, its tools and its thinking; a raw prompt is
+ * not rendered (`chat` undefined) and cannot have tools or thinking.
+ */
+const renderRequest = Effect.fn("LlamaEngine.render")(function*(llama: Llama, loaded: LoadedModel, request: GenerationRequest) {
+  const offered = yield* toolsOf(llama, request)
+  const prompt = request.prompt
+  if (typeof prompt === "string") {
+    if (offered !== undefined || request.thinking !== undefined) {
+      return yield* Effect.fail(
+        new InvalidRequest({
+          param: offered !== undefined ? "tools" : "reasoning_effort",
+          reason: "tools and thinking need a chat prompt (messages), which the model's chat template renders"
+        })
+      )
+    }
+    return { chat: undefined, offered }
+  }
+  const chat = yield* renderChat(
+    { name: loaded.registered.info.name, model: loaded.model, vocabulary: loaded.registered.vocabulary },
+    prompt.messages,
+    {
+      functions: offered === undefined ? undefined : functionsOf(offered.prepared),
+      forceCall: offered?.forced,
+      thinking: request.thinking
+    }
+  )
+  return { chat, offered }
+})
+
+/** The prompt a chat request renders to, its text included (tests, diagnostics); nothing is generated. */
+export const renderPrompt = (request: GenerationRequest) => Effect.flatMap(LlamaEngine, (engine) => engine.render(request))
+
+/** What a model's chat template supports: tools (and parallel calls), thinking. Loads the model. */
+export const chatCapabilities = (name: string) => Effect.flatMap(LlamaEngine, (engine) => engine.capabilities(name))
 
 export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngine", {
   scoped: Effect.gen(function*() {
@@ -170,19 +227,42 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         )
         : Effect.succeed(tokens)
 
-    const promptOf = (loaded: LoadedModel, prompt: string | ChatPrompt) =>
-      typeof prompt === "string"
-        ? Effect.map(tokenize(loaded, prompt), (tokens) => ({ tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> }))
-        : renderChat(
-          { name: loaded.registered.info.name, model: loaded.model, vocabulary: loaded.registered.vocabulary },
-          prompt.messages
-        ).pipe(Effect.tap((chat) => fits(loaded, chat.tokens)))
+    // the binding a loaded model was loaded with (so loaded already)
+    const llamaOf = (loaded: LoadedModel) =>
+      Effect.mapError(runtime.llama, (e) => new ModelLoadFailed({ model: loaded.registered.info.name, reason: e.message }))
 
-    /**
-     * Generates text as a stream of `Token` events ending in one `Done`. The model is loaded on
-     * first use; a sequence is held while the stream runs and given back when it ends or is
-     * interrupted (after the token in progress).
-     */
+    const promptOf = (loaded: LoadedModel, request: GenerationRequest) =>
+      Effect.gen(function*() {
+        const { chat, offered } = yield* renderRequest(yield* llamaOf(loaded), loaded, request)
+        if (chat !== undefined) {
+          yield* fits(loaded, chat.tokens)
+          return { prompt: chat, chat, offered }
+        }
+        const tokens = yield* tokenize(loaded, typeof request.prompt === "string" ? request.prompt : "")
+        return { prompt: { tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> }, chat, offered }
+      })
+
+    /** What a generation sends to the model: the prompt, its stops, its grammar, how to read the output. */
+    const prepare = (loaded: LoadedModel, request: GenerationRequest) =>
+      Effect.gen(function*() {
+        const { chat, offered, prompt } = yield* promptOf(loaded, request)
+        const syntax = chat?.format.tools
+        const grammar = offered?.forced === true && syntax !== undefined
+          ? yield* forcedCall(yield* llamaOf(loaded), syntax, offered.prepared, offered.tools.choice, offered.tools.parallel)
+          : yield* grammarFor(request.responseFormat)
+        // the plain path (no tools, a template that never thinks) is not parsed at all
+        const parse: ParserOptions | undefined = chat === undefined || (offered === undefined && chat.format.thought === undefined)
+          ? undefined
+          : {
+            calls: offered === undefined ? undefined : syntax,
+            thought: chat.format.thought,
+            thinking: chat.thinking,
+            parallel: offered?.tools.parallel ?? false,
+            validate: offered === undefined ? () => undefined : validatorOf(offered.prepared)
+          }
+        return { prompt, grammar, parse, forced: offered?.forced === true }
+      })
+
     /** The grammar a response format asks for; none for plain text. */
     const grammarFor = (
       format: ResponseFormat | undefined
@@ -193,12 +273,16 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         ? grammars.json
         : grammars.forJsonSchema(format.schema)
 
+    /**
+     * Generates text as a stream of events (`Token`, `Reasoning`, `ToolCall`) ending in one `Done`.
+     * The model is loaded on first use; a sequence is held while the stream runs and given back
+     * when it ends or is interrupted (after the token in progress).
+     */
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const loaded = yield* acquire(request.model)
-          const grammar = yield* grammarFor(request.responseFormat)
-          const prompt = yield* promptOf(loaded, request.prompt)
+          const { forced, grammar, parse, prompt } = yield* prepare(loaded, request)
           const sequence = yield* loaded.sequence
           // the evaluation's sampler becomes native garbage when the generation ends
           yield* Effect.addFinalizer(() => Effect.sync(() => garbage.add(loaded.evaluationGarbage)))
@@ -220,13 +304,16 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               sampling,
               contextSize: loaded.contextSize,
               grammar,
-              stopTokens: prompt.stopTokens
+              stopTokens: prompt.stopTokens,
+              parse
             }),
             (cause) =>
               cause instanceof GrammarDeadEnd
                 ? new InvalidRequest({
-                  param: "response_format",
-                  reason: `model '${name}' cannot write output in the requested format: ${cause.message}`
+                  param: forced ? "tool_choice" : "response_format",
+                  reason: forced
+                    ? `model '${name}' cannot write the forced tool call: ${cause.message}`
+                    : `model '${name}' cannot write output in the requested format: ${cause.message}`
                 })
                 : new GenerationFailed({ model: name, reason: describe(cause) })
           )
@@ -234,8 +321,29 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         })
       ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
 
+    const render = (request: GenerationRequest) =>
+      Effect.scoped(Effect.gen(function*() {
+        const loaded = yield* acquire(request.model)
+        const { chat } = yield* renderRequest(yield* llamaOf(loaded), loaded, request)
+        if (chat === undefined) {
+          return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "only chat prompts are rendered" }))
+        }
+        return chat
+      }))
+
+    const capabilities = (name: string) =>
+      Effect.scoped(Effect.gen(function*() {
+        const loaded = yield* acquire(name)
+        const llamaCpp = yield* Effect.mapError(loadNodeLlamaCpp, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
+        return capabilitiesOf(chatFormatFor(llamaCpp, loaded.model))
+      })).pipe(Effect.withSpan("LlamaEngine.capabilities", { attributes: { model: name } }))
+
     return {
       generate,
+      /** The prompt a chat request renders to, its text included; nothing is generated. */
+      render,
+      /** What a model's chat template supports: tools (and parallel calls), thinking. Loads the model. */
+      capabilities,
       /** Loads a model now (if it is not yet) and tells how long its load took. */
       preload: (name: string) => Effect.scoped(Effect.map(acquire(name), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))),
       /** Names of the models in memory. */
