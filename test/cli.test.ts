@@ -83,6 +83,8 @@ describe("shimmy CLI", () => {
     expect(all.code).toBe(0)
     expect(all.stdout.split("\n").filter((l) => l.startsWith("ok "))).toHaveLength(5)
     expect(all.stdout).toMatch(/ok\s+stories260K: loaded in \d+ ms \(context 2048\), 16 tokens in \d+ ms: ", there was/)
+    // what each model's chat template can do: these have none, so the generic template
+    expect(all.stdout).toMatch(/stories260K: .*\n\s+chat template Generic: no tools, no thinking/)
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shimmy-probe-"))
     fs.writeFileSync(path.join(dir, "broken.gguf"), fs.readFileSync(sharedModel("stories260K.gguf")).subarray(0, 4096))

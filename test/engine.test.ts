@@ -1,8 +1,8 @@
 import { expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
 import type { GenerationEvent, Sampling } from "../src/domain/Generation.js"
+import { Live } from "../src/services/Live.js"
 import { LlamaEngine } from "../src/services/LlamaEngine.js"
-import { ModelRegistry } from "../src/services/ModelRegistry.js"
 import { testConfigLayer } from "./support/models.js"
 
 const greedy = (maxTokens: number, stop: ReadonlyArray<string> = []): Sampling => ({ maxTokens, temperature: 0, stop })
@@ -19,10 +19,7 @@ const run = (model: string, prompt: string, sampling: Sampling) =>
     return collect(Chunk.toReadonlyArray(events))
   })
 
-const EngineLive = LlamaEngine.Default.pipe(
-  Layer.provideMerge(ModelRegistry.Default),
-  Layer.provideMerge(testConfigLayer({ parallel: 2, maxQueue: 1 }))
-)
+const EngineLive = Live.pipe(Layer.provideMerge(testConfigLayer({ parallel: 2, maxQueue: 1 })))
 
 layer(EngineLive, { timeout: 60_000 })("LlamaEngine on stories260K", (it) => {
   it.effect("greedy generation is deterministic English text", () =>

@@ -7,8 +7,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ChatMessage, GenerationEvent, GenerationRequest, Thinking, ToolCall, Tools } from "../src/domain/Generation.js"
 import { chatCapabilities, LlamaEngine, renderPrompt } from "../src/services/LlamaEngine.js"
-import { LlamaRuntime } from "../src/services/LlamaRuntime.js"
-import { ModelRegistry } from "../src/services/ModelRegistry.js"
+import { Live } from "../src/services/Live.js"
 import { SHARED_MODELS, testConfigLayer } from "./support/models.js"
 
 /**
@@ -60,9 +59,7 @@ const modelDir = Effect.acquireRelease(
 )
 
 const EngineLive = Layer.unwrapScoped(Effect.map(modelDir, (dir) =>
-  LlamaEngine.Default.pipe(
-    Layer.provideMerge(ModelRegistry.Default),
-    Layer.provideMerge(LlamaRuntime.layer),
+  Live.pipe(
     Layer.provideMerge(testConfigLayer({ modelPaths: [dir], parallel: 1, contextSize: 2048 }))
   )))
 

@@ -29,8 +29,12 @@ export const probeCommand = Command.make(
             Stream.runFold("", (acc, e) => (e._tag === "Token" ? acc + e.text : acc))
           )
           const millis = performance.now() - started
+          const chat = yield* engine.capabilities(info.name)
+          const tools = chat.tools ? `tools${chat.parallelToolCalls ? " (parallel)" : ""}` : "no tools"
+          const thinking = chat.thinking ? `thinking${chat.reasoningEffort ? " (effort)" : ""}` : "no thinking"
           return `ok    ${info.name}: loaded in ${loadMillis} ms (context ${contextSize}), ` +
-            `${PROBE_TOKENS} tokens in ${millis.toFixed(0)} ms: ${JSON.stringify(text)}`
+            `${PROBE_TOKENS} tokens in ${millis.toFixed(0)} ms: ${JSON.stringify(text)}\n` +
+            `      chat template ${chat.template}: ${tools}, ${thinking}`
         }).pipe(
           Effect.catchAll((e) =>
             Effect.sync(() => {
