@@ -76,7 +76,9 @@ const sampling = { temperature: 0, topK: 40, topP: 0.95, minP: 0.05 }
 // with "viaGeneration", requests go through Shimmy's per-token loop (dist/src/services/Generation.js:
 // detokenizing, whole characters, stop strings) instead of the bare evaluate loop below
 const { reusePrefix } = await import(pathToFileURL(path.join(root, "dist/src/services/Generation.js")).href)
-const generation = job.viaGeneration === true ? await import(pathToFileURL(path.join(root, "dist/src/services/Generation.js")).href) : undefined
+const generation = job.viaGeneration === true
+  ? await import(pathToFileURL(path.join(root, "dist/src/services/Generation.js")).href)
+  : undefined
 
 const runGeneration = async (sequence, promptTokens, started) => {
   let first
@@ -97,7 +99,12 @@ const runGeneration = async (sequence, promptTokens, started) => {
     last = performance.now()
     first ??= last
   }
-  return { tokens: count, latency: performance.now() - started, ttft: first - started, gap: count > 1 ? (last - first) / (count - 1) : null }
+  return {
+    tokens: count,
+    latency: performance.now() - started,
+    ttft: first - started,
+    gap: count > 1 ? (last - first) / (count - 1) : null
+  }
 }
 
 /** One request on a sequence, with Generation.ts's prefix reuse; times relative to `started`. */
@@ -113,7 +120,13 @@ const run = async (sequence, promptTokens, started) => {
     first ??= last
     if (++count >= job.tokens) break
   }
-  return { tokens: count, latency: last - started, ttft: first - started, queued: begun - started, gap: count > 1 ? (last - first) / (count - 1) : null }
+  return {
+    tokens: count,
+    latency: last - started,
+    ttft: first - started,
+    queued: begun - started,
+    gap: count > 1 ? (last - first) / (count - 1) : null
+  }
 }
 
 /** K requests at once through the pool of `parallel` sequences (more wait, as on the server). */
@@ -150,15 +163,17 @@ for (const k of job.ks) {
   for (let r = 0; r < (job.rounds[k] ?? 3); r++) rounds.push(await round(k, r))
   cells.push({ k, rounds })
 }
-process.stdout.write(JSON.stringify({
-  info,
-  loadMillis,
-  stateSize: context.stateSize ?? null,
-  rssBeforeLoad,
-  rssLoaded,
-  rssEnd: rssBytes(),
-  cells
-}) + "\n")
+process.stdout.write(
+  JSON.stringify({
+    info,
+    loadMillis,
+    stateSize: context.stateSize ?? null,
+    rssBeforeLoad,
+    rssLoaded,
+    rssEnd: rssBytes(),
+    cells
+  }) + "\n"
+)
 await context.dispose()
 await model.dispose()
 await llama.dispose()

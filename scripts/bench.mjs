@@ -40,7 +40,9 @@ const parseArgs = (argv) => {
 }
 const args = parseArgs(process.argv.slice(2))
 if (args.help) {
-  console.log(fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 9).map((l) => l.slice(3)).join("\n"))
+  console.log(
+    fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 9).map((l) => l.slice(3)).join("\n")
+  )
   process.exit(0)
 }
 const external = args.url !== undefined
@@ -179,7 +181,14 @@ const clients = {
     open: async () => ({}),
     send: async () => {
       const started = performance.now()
-      const r = await failIfBad(await post(`${serverUrl}/api/generate`, { model: modelName, prompt: nextPrompt(), max_tokens: tokens, temperature: 0 }))
+      const r = await failIfBad(
+        await post(`${serverUrl}/api/generate`, {
+          model: modelName,
+          prompt: nextPrompt(),
+          max_tokens: tokens,
+          temperature: 0
+        })
+      )
       const answer = await r.json()
       return { tokens: answer.usage.completion_tokens, latency: performance.now() - started, ttft: null, gap: null }
     }
@@ -188,7 +197,13 @@ const clients = {
     open: async () => ({}),
     send: async () => {
       const started = performance.now()
-      const r = await post(`${serverUrl}/api/generate`, { model: modelName, prompt: nextPrompt(), max_tokens: tokens, temperature: 0, stream: true })
+      const r = await post(`${serverUrl}/api/generate`, {
+        model: modelName,
+        prompt: nextPrompt(),
+        max_tokens: tokens,
+        temperature: 0,
+        stream: true
+      })
       return streamed(started, r, (c) => c.choices?.[0]?.text)
     }
   },
@@ -323,7 +338,14 @@ const ensureModel = () => {
   if (path.resolve(root, DEFAULT_MODEL) !== ggufPath) throw new Error(`no model at ${ggufPath}`)
   log(`generating ${DEFAULT_MODEL} (synthetic, random weights) ...`)
   fs.mkdirSync(path.dirname(ggufPath), { recursive: true })
-  const made = spawnSync(process.execPath, [path.join(root, "../shared/tools/make-model.mjs"), "--preset", "bench-25m", "--out", ggufPath, "--quiet"], {
+  const made = spawnSync(process.execPath, [
+    path.join(root, "../shared/tools/make-model.mjs"),
+    "--preset",
+    "bench-25m",
+    "--out",
+    ggufPath,
+    "--quiet"
+  ], {
     stdio: ["ignore", "ignore", "inherit"]
   })
   if (made.status !== 0) throw new Error("make-model.mjs failed")
@@ -335,20 +357,32 @@ const ensureBuilt = () => {
     let t = 0
     if (!fs.existsSync(dir)) return 0
     for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-      if (e.isFile() && e.name.endsWith(ext)) t = Math.max(t, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs)
+      if (e.isFile() && e.name.endsWith(ext)) {
+        t = Math.max(t, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs)
+      }
     }
     return t
   }
   if (newest(path.join(root, "src"), ".ts") <= newest(path.join(root, "dist/src"), ".js")) return
   log("dist/ is older than src/: building ...")
-  const built = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
+  const built = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"]
+  })
   if (built.status !== 0) log("warning: the build failed; measuring the dist/ that is there")
 }
 
 const startServer = async () => {
   const port = await freePort()
   const started = performance.now()
-  const child = spawn(process.execPath, [path.join(root, "bin/shimmy.js"), "serve", "--bind", `127.0.0.1:${port}`, "--model-dirs", path.dirname(ggufPath)], {
+  const child = spawn(process.execPath, [
+    path.join(root, "bin/shimmy.js"),
+    "serve",
+    "--bind",
+    `127.0.0.1:${port}`,
+    "--model-dirs",
+    path.dirname(ggufPath)
+  ], {
     cwd: root,
     env,
     stdio: ["ignore", "pipe", "pipe"]
@@ -410,13 +444,21 @@ if (args.render !== undefined) {
 
 const report = {
   when: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: os.totalmem() / 2 ** 30, node: process.version, loadBefore: loadAverage() },
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    loadBefore: loadAverage()
+  },
   model: modelName,
   gguf: ggufPath ?? null,
   tokens,
   ks,
   transports,
-  env: Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("SHIMMY_") || k.startsWith("NODE_LLAMA_CPP_")))
+  env: Object.fromEntries(
+    Object.entries(env).filter(([k]) => k.startsWith("SHIMMY_") || k.startsWith("NODE_LLAMA_CPP_"))
+  )
 }
 log(`load average before: ${report.machine.loadBefore} (${report.machine.cpus} CPUs: ${report.machine.cpuModel})`)
 
@@ -427,8 +469,10 @@ if (!external) {
   report.modelBytes = fs.statSync(ggufPath).size
   // the binary, threads, sequences and context the server's own code resolves from this environment
   runtime = runDirect({ info: true }).info
-  log(`llama.cpp: ${runtime.buildType} build${runtime.openmp ? " with OpenMP" : " without OpenMP"} ` +
-    `threads ${runtime.threads} (setting ${runtime.threadsSetting}), parallel ${runtime.parallel}, context ${runtime.contextSizeSetting} per sequence (capped at the model's)`)
+  log(
+    `llama.cpp: ${runtime.buildType} build${runtime.openmp ? " with OpenMP" : " without OpenMP"} ` +
+      `threads ${runtime.threads} (setting ${runtime.threadsSetting}), parallel ${runtime.parallel}, context ${runtime.contextSizeSetting} per sequence (capped at the model's)`
+  )
   report.runtime = runtime
 }
 
@@ -443,10 +487,23 @@ if (external) {
   const idle = procStat(pid)
   report.startup = { healthyMillis: server.healthyMillis, idleRssMiB: MiB(idle?.rss), health: server.health }
   const extra = Object.keys(server.health).filter((k) =>
-    !["status", "models_loaded", "memory_usage", "memory_bytes", "uptime_seconds", "version", "models_available", "loaded_models"].includes(k)
+    ![
+      "status",
+      "models_loaded",
+      "memory_usage",
+      "memory_bytes",
+      "uptime_seconds",
+      "version",
+      "models_available",
+      "loaded_models"
+    ].includes(k)
   )
-  log(`start -> first 200 from /api/health: ${fmt(server.healthyMillis)} ms; idle RSS ${fmt(MiB(idle?.rss), 1)} MiB` +
-    (extra.length > 0 ? `; health also reports ${JSON.stringify(Object.fromEntries(extra.map((k) => [k, server.health[k]])))}` : ""))
+  log(
+    `start -> first 200 from /api/health: ${fmt(server.healthyMillis)} ms; idle RSS ${fmt(MiB(idle?.rss), 1)} MiB` +
+      (extra.length > 0
+        ? `; health also reports ${JSON.stringify(Object.fromEntries(extra.map((k) => [k, server.health[k]])))}`
+        : "")
+  )
 }
 
 // the model loads on the first request that names it
@@ -456,7 +513,11 @@ const warm = []
 for (let i = 0; i < 3; i++) warm.push(await probe.send({}))
 const warmLatency = median(warm.map((w) => w.latency))
 const warmTokS = (tokens / warmLatency) * 1000
-report.firstRequest = { coldMillis: cold.latency, warmMillis: warmLatency, loadEstimateMillis: cold.latency - warmLatency }
+report.firstRequest = {
+  coldMillis: cold.latency,
+  warmMillis: warmLatency,
+  loadEstimateMillis: cold.latency - warmLatency
+}
 if (!external) {
   const models = await (await fetch(`${serverUrl}/api/models`)).json()
   const entry = models.models?.find((m) => m.id === modelName)
@@ -464,13 +525,21 @@ if (!external) {
   const loaded = procStat(pid)
   report.firstRequest.loadedRssMiB = MiB(loaded?.rss)
 }
-log(`first request ${fmt(cold.latency)} ms, warm ${fmt(warmLatency)} ms: model load ~${fmt(cold.latency - warmLatency)} ms; ` +
-  `RSS loaded ${fmt(report.firstRequest.loadedRssMiB, 1)} MiB`)
+log(
+  `first request ${fmt(cold.latency)} ms, warm ${fmt(warmLatency)} ms: model load ~${
+    fmt(cold.latency - warmLatency)
+  } ms; ` +
+    `RSS loaded ${fmt(report.firstRequest.loadedRssMiB, 1)} MiB`
+)
 
 const parallel = runtime?.parallel ?? 4
 const roundsPlan = Object.fromEntries(ks.map((k) => [k, roundsFor(k, warmTokS, parallel)]))
 report.rounds = roundsPlan
-log(`${modelName}: ${tokens} tokens a request, greedy; rounds per K ${JSON.stringify(roundsPlan)}; load average ${loadAverage()}`)
+log(
+  `${modelName}: ${tokens} tokens a request, greedy; rounds per K ${
+    JSON.stringify(roundsPlan)
+  }; load average ${loadAverage()}`
+)
 
 report.server = {}
 for (const transport of transports) {
@@ -478,7 +547,11 @@ for (const transport of transports) {
   for (const k of ks) {
     const rounds = await runCell(transport, k, roundsPlan[k], pid)
     report.server[transport][k] = summarize(rounds)
-    log(`  ${transport.padEnd(5)} K=${String(k).padEnd(2)} ${fmt(report.server[transport][k].tokS.median).padStart(5)} tok/s`)
+    log(
+      `  ${transport.padEnd(5)} K=${String(k).padEnd(2)} ${
+        fmt(report.server[transport][k].tokS.median).padStart(5)
+      } tok/s`
+    )
   }
 }
 if (pid !== undefined) report.serverHwmMiB = MiB(procStat(pid)?.hwm)
@@ -494,16 +567,56 @@ if (!args["no-direct"] && ggufPath !== undefined && !external) {
     rssLoadedMiB: MiB(direct.rssLoaded),
     rssEndMiB: MiB(direct.rssEnd),
     info: direct.info,
-    cells: Object.fromEntries(direct.cells.map((c) => [c.k, summarize(c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss })))]))
+    cells: Object.fromEntries(
+      direct.cells.map((
+        c
+      ) => [
+        c.k,
+        summarize(
+          c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss }))
+        )
+      ])
+    )
   }
   if (args["direct-generation"] === true) {
     // the same, through Shimmy's per-token loop: what Generation.ts costs without HTTP or Effect
-    const via = runDirect({ model: ggufPath, ks, rounds: roundsPlan, tokens, promptStart: counter + 5000, viaGeneration: true })
-    report.directGeneration = { cells: Object.fromEntries(via.cells.map((c) => [c.k, summarize(c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss })))])) }
+    const via = runDirect({
+      model: ggufPath,
+      ks,
+      rounds: roundsPlan,
+      tokens,
+      promptStart: counter + 5000,
+      viaGeneration: true
+    })
+    report.directGeneration = {
+      cells: Object.fromEntries(
+        via.cells.map((
+          c
+        ) => [
+          c.k,
+          summarize(
+            c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss }))
+          )
+        ])
+      )
+    }
   }
 } else if (external && ggufPath !== undefined && !args["no-direct"]) {
   const direct = runDirect({ model: path.resolve(ggufPath), ks, rounds: roundsPlan, tokens, promptStart: counter })
-  report.direct = { loadMillis: direct.loadMillis, info: direct.info, cells: Object.fromEntries(direct.cells.map((c) => [c.k, summarize(c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss })))])) }
+  report.direct = {
+    loadMillis: direct.loadMillis,
+    info: direct.info,
+    cells: Object.fromEntries(
+      direct.cells.map((
+        c
+      ) => [
+        c.k,
+        summarize(
+          c.rounds.map((r) => ({ ...r, serverCpuSeconds: r.cpuMillis / 1000, clientCpuSeconds: 0, rssPeak: r.rss }))
+        )
+      ])
+    )
+  }
 }
 report.loadAfter = loadAverage()
 
@@ -515,12 +628,40 @@ else render(report)
 /** The tables of a report (this run's, or a saved `--json` one given to `--render FILE`). */
 function render(report) {
   const { ks, transports } = report
-  const head = ["transport", "K", "rounds", "tok/s med", "min", "max", "x direct", "lat p50", "p95", "TTFT p50", "p95", "gap ms", "srv CPU%", "cli CPU%", "RSS MiB"]
+  const head = [
+    "transport",
+    "K",
+    "rounds",
+    "tok/s med",
+    "min",
+    "max",
+    "x direct",
+    "lat p50",
+    "p95",
+    "TTFT p50",
+    "p95",
+    "gap ms",
+    "srv CPU%",
+    "cli CPU%",
+    "RSS MiB"
+  ]
   const rows = [head]
   const row = (name, k, c, ratio) => [
-    name, String(k), String(c.rounds), fmt(c.tokS.median), fmt(c.tokS.min), fmt(c.tokS.max), ratio === null ? "-" : ratio.toFixed(2),
-    fmt(c.latencyMs.p50), fmt(c.latencyMs.p95), fmt(c.ttftMs.p50, 1), fmt(c.ttftMs.p95, 1), fmt(c.gapMs, 2),
-    fmt(c.cpuPercent), fmt(c.clientCpuPercent), fmt(c.rssPeakMiB, 1)
+    name,
+    String(k),
+    String(c.rounds),
+    fmt(c.tokS.median),
+    fmt(c.tokS.min),
+    fmt(c.tokS.max),
+    ratio === null ? "-" : ratio.toFixed(2),
+    fmt(c.latencyMs.p50),
+    fmt(c.latencyMs.p95),
+    fmt(c.ttftMs.p50, 1),
+    fmt(c.ttftMs.p95, 1),
+    fmt(c.gapMs, 2),
+    fmt(c.cpuPercent),
+    fmt(c.clientCpuPercent),
+    fmt(c.rssPeakMiB, 1)
   ]
   for (const transport of transports) {
     for (const k of ks) {
@@ -529,7 +670,7 @@ function render(report) {
       rows.push(row(transport, k, c, d ? c.tokS.median / d.tokS.median : null))
     }
   }
-  if (report.direct) for (const k of ks) rows.push(row("direct", k, report.direct.cells[k], 1))
+  if (report.direct) { for (const k of ks) rows.push(row("direct", k, report.direct.cells[k], 1)) }
   if (report.directGeneration) {
     for (const k of ks) {
       const c = report.directGeneration.cells[k]
@@ -546,9 +687,19 @@ function render(report) {
       const s = report.server[t][ks[0]]
       console.log(`TTFT added at K=${ks[0]} over direct (p50): ${t} ${fmt(s.ttftMs.p50 - d1.ttftMs.p50, 1)} ms`)
     }
-    console.log(`direct: load ${fmt(report.direct.loadMillis)} ms, RSS ${fmt(report.direct.rssBeforeLoadMiB, 1)} MiB before load, ` +
-      `${fmt(report.direct.rssLoadedMiB, 1)} loaded, ${fmt(report.direct.rssEndMiB, 1)} at the end; context state ${fmt(report.direct.stateSizeMiB, 1)} MiB`)
+    console.log(
+      `direct: load ${fmt(report.direct.loadMillis)} ms, RSS ${
+        fmt(report.direct.rssBeforeLoadMiB, 1)
+      } MiB before load, ` +
+        `${fmt(report.direct.rssLoadedMiB, 1)} loaded, ${fmt(report.direct.rssEndMiB, 1)} at the end; context state ${
+          fmt(report.direct.stateSizeMiB, 1)
+        } MiB`
+    )
   }
-  if (report.modelBytes) console.log(`model file ${fmt(MiB(report.modelBytes), 1)} MiB; server peak RSS (VmHWM) ${fmt(report.serverHwmMiB, 1)} MiB`)
+  if (report.modelBytes) {
+    console.log(
+      `model file ${fmt(MiB(report.modelBytes), 1)} MiB; server peak RSS (VmHWM) ${fmt(report.serverHwmMiB, 1)} MiB`
+    )
+  }
   console.log(`load average after: ${report.loadAfter}`)
 }

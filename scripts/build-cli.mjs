@@ -33,10 +33,13 @@ const virtual = {
 const deferNodeLlamaCpp = {
   name: "defer-node-llama-cpp",
   setup(build) {
-    build.onResolve({ filter: /^node-llama-cpp$/ }, (args) =>
-      args.kind === "import-statement" && virtual[args.importer] !== undefined
-        ? { path: args.importer, namespace: "node-llama-cpp-subset" }
-        : { path: args.path, external: true })
+    build.onResolve(
+      { filter: /^node-llama-cpp$/ },
+      (args) =>
+        args.kind === "import-statement" && virtual[args.importer] !== undefined
+          ? { path: args.importer, namespace: "node-llama-cpp-subset" }
+          : { path: args.path, external: true }
+    )
     build.onLoad({ filter: /.*/, namespace: "node-llama-cpp-subset" }, (args) => ({
       contents: virtual[args.path],
       resolveDir: root,
@@ -96,7 +99,10 @@ const result = await esbuild.build({
   tsconfig: "tsconfig.json",
   plugins: [deferNodeLlamaCpp, deepImports],
   // CommonJS dependencies (ws, mime) require Node's built-ins; an ESM bundle has no `require`
-  banner: { js: "import { createRequire as __shimmyRequire } from \"node:module\"; const require = __shimmyRequire(import.meta.url);" },
+  banner: {
+    js:
+      "import { createRequire as __shimmyRequire } from \"node:module\"; const require = __shimmyRequire(import.meta.url);"
+  },
   sourcemap: "linked",
   legalComments: "none",
   logLevel: "warning",

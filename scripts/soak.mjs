@@ -34,7 +34,13 @@ if (!fs.existsSync(modelPath)) {
   if (path.basename(modelPath) !== "bench-25m.gguf") throw new Error(`no model at ${modelPath}`)
   console.log(`making ${modelPath} ...`)
   fs.mkdirSync(path.dirname(modelPath), { recursive: true })
-  execFileSync(process.execPath, [path.join(root, "..", "shared", "tools", "make-model.mjs"), "--preset", "bench-25m", "--out", modelPath], {
+  execFileSync(process.execPath, [
+    path.join(root, "..", "shared", "tools", "make-model.mjs"),
+    "--preset",
+    "bench-25m",
+    "--out",
+    modelPath
+  ], {
     stdio: "inherit"
   })
 }
@@ -42,7 +48,18 @@ const model = path.basename(modelPath, ".gguf")
 
 // --- the server -------------------------------------------------------------------------------
 
-const server = spawn(process.execPath, [path.join(root, "bin", "shimmy.js"), "serve", "--bind", "127.0.0.1:0", "--model-dirs", modelPath, "--parallel", parallel, "--max-queue", maxQueue], {
+const server = spawn(process.execPath, [
+  path.join(root, "bin", "shimmy.js"),
+  "serve",
+  "--bind",
+  "127.0.0.1:0",
+  "--model-dirs",
+  modelPath,
+  "--parallel",
+  parallel,
+  "--max-queue",
+  maxQueue
+], {
   env: { SHIMMY_THREADS: "1", ...process.env, SHIMMY_DISCOVER_SYSTEM: "false" },
   stdio: ["ignore", "pipe", "inherit"]
 })
@@ -123,7 +140,9 @@ const sseGenerate = async (path, body, leaveAfter) => {
   for (const line of text.split("\n")) {
     if (!line.startsWith("data: {")) continue
     const event = JSON.parse(line.slice("data: ".length))
-    if (event.error !== undefined) return countError(event.error.code ?? "stream_error", event.error.message ?? event.error.details)
+    if (event.error !== undefined) {
+      return countError(event.error.code ?? "stream_error", event.error.message ?? event.error.details)
+    }
   }
   counts.ok++
 }
@@ -203,12 +222,16 @@ const health = async () => (await fetch(`${url}/api/health`)).json()
 // --- the run ----------------------------------------------------------------------------------
 
 const startRss = rss()
-console.log(`soak: ${clients} clients for ${minutes} min on ${model} (parallel ${parallel}, max queue ${maxQueue}) at ${url}`)
+console.log(
+  `soak: ${clients} clients for ${minutes} min on ${model} (parallel ${parallel}, max queue ${maxQueue}) at ${url}`
+)
 const workers = Array.from({ length: clients }, client)
 await sleep(warmupSeconds * 1000)
 const warmRss = rss()
 const warmRequests = counts.requests
-console.log(`after ${warmupSeconds} s warm-up: RSS ${mib(warmRss)} (cold start ${mib(startRss)}), ${warmRequests} requests`)
+console.log(
+  `after ${warmupSeconds} s warm-up: RSS ${mib(warmRss)} (cold start ${mib(startRss)}), ${warmRequests} requests`
+)
 const deadline = Date.now() + minutes * 60_000
 const peaks = { rss: warmRss }
 // RSS every 15 s after the warm-up, with the minute it was taken
@@ -220,7 +243,11 @@ while (Date.now() < deadline) {
   samples.push({ at: minutes - (deadline - Date.now()) / 60_000, rss: now })
   const memory = (await health()).memory
   const heap = memory === undefined ? "" : `, V8 heap ${mib(memory.heap_used)} of ${mib(memory.heap_total)}`
-  console.log(`  ${((minutes * 60_000 - (deadline - Date.now())) / 60_000).toFixed(1)} min: ${counts.requests} requests, RSS ${mib(now)}${heap}`)
+  console.log(
+    `  ${((minutes * 60_000 - (deadline - Date.now())) / 60_000).toFixed(1)} min: ${counts.requests} requests, RSS ${
+      mib(now)
+    }${heap}`
+  )
 }
 running = false
 await Promise.all(workers)
@@ -232,19 +259,31 @@ const leaked = end.sequences.total - end.sequences.free
 const intended = errors.get("server_busy") ?? 0
 const unintended = [...errors].filter(([code]) => code !== "server_busy").reduce((n, [, c]) => n + c, 0)
 console.log("")
-console.log(`requests:            ${counts.requests} (${counts.ok} complete answers, ${counts.disconnected} clients left mid-answer)`)
+console.log(
+  `requests:            ${counts.requests} (${counts.ok} complete answers, ${counts.disconnected} clients left mid-answer)`
+)
 console.log(`errors by code:      ${errors.size === 0 ? "none" : [...errors].map(([c, n]) => `${c} ${n}`).join(", ")}`)
 for (const [code, message] of firstMessages) console.log(`  first ${code}: ${message}`)
 console.log(`unintended errors:   ${unintended} (server_busy 503s are intended back-pressure: ${intended})`)
-console.log(`RSS:                 cold ${mib(startRss)}, after warm-up ${mib(warmRss)}, end ${mib(endRss)}, peak ${mib(peaks.rss)}`)
+console.log(
+  `RSS:                 cold ${mib(startRss)}, after warm-up ${mib(warmRss)}, end ${mib(endRss)}, peak ${
+    mib(peaks.rss)
+  }`
+)
 console.log(`RSS growth:          ${(((endRss - warmRss) / warmRss) * 100).toFixed(2)}% from warm-up to end`)
 // one sample is at the mercy of where the garbage collector is; the medians of the first and the
 // last minute of samples show the trend
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const firstMinute = median(samples.filter((s) => s.at <= 1).map((s) => s.rss))
 const lastMinute = median(samples.filter((s) => s.at >= minutes - 1).map((s) => s.rss))
-console.log(`RSS trend:           median of the first minute ${mib(firstMinute)}, of the last ${mib(lastMinute)}: ${(((lastMinute - firstMinute) / firstMinute) * 100).toFixed(2)}%`)
-console.log(`sequences at end:    ${end.sequences.free}/${end.sequences.total} free, ${end.sequences.queued} queued; leaked ${leaked}`)
+console.log(
+  `RSS trend:           median of the first minute ${mib(firstMinute)}, of the last ${mib(lastMinute)}: ${
+    (((lastMinute - firstMinute) / firstMinute) * 100).toFixed(2)
+  }%`
+)
+console.log(
+  `sequences at end:    ${end.sequences.free}/${end.sequences.total} free, ${end.sequences.queued} queued; leaked ${leaked}`
+)
 
 server.kill("SIGTERM")
 const code = await new Promise((resolve) => server.once("exit", resolve))

@@ -9,9 +9,9 @@ export * from "./domain/Model.js"
 export * as OpenAi from "./domain/OpenAi.js"
 export * as SeedApi from "./domain/SeedApi.js"
 export type { ChatCapabilities } from "./services/ChatFormat.js"
-export { Embeddings, type EmbeddingResult } from "./services/Embeddings.js"
+export { type EmbeddingResult, Embeddings } from "./services/Embeddings.js"
 export { Grammar } from "./services/Grammar.js"
-export { Live, liveWith, type LiveServices } from "./services/Live.js"
+export { Live, type LiveServices, liveWith } from "./services/Live.js"
 export {
   chatCapabilities,
   LlamaEngine,
@@ -20,7 +20,7 @@ export {
   type SchedulerStats
 } from "./services/LlamaEngine.js"
 export { LlamaRuntime, type LlamaRuntimeShape, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
-export { type ParsedEvent, type ThoughtSyntax, ToolCallParser, type ToolSyntax } from "./services/ToolCallParser.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"
+export { type ParsedEvent, type ThoughtSyntax, ToolCallParser, type ToolSyntax } from "./services/ToolCallParser.js"

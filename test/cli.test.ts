@@ -44,7 +44,15 @@ describe("shimmy CLI", () => {
 
   it("generates a story from stories260K", () => {
     const { code, stdout } = shimmy([
-      "generate", "--model", "stories260K", "--prompt", "Once upon a time", "--max-tokens", "30", "--temperature", "0"
+      "generate",
+      "--model",
+      "stories260K",
+      "--prompt",
+      "Once upon a time",
+      "--max-tokens",
+      "30",
+      "--temperature",
+      "0"
     ])
     expect(code).toBe(0)
     expect(stdout.startsWith(", there was a little girl named Lily.")).toBe(true)

@@ -36,7 +36,11 @@ layer(EngineLive, { timeout: 60_000 })("LlamaEngine on stories260K", (it) => {
     Effect.gen(function*() {
       const { done, text } = yield* run("stories260K", "Once upon a time", greedy(7))
       expect(done?._tag === "Done" && done.finishReason).toBe("length")
-      expect(done?._tag === "Done" && done.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 })
+      expect(done?._tag === "Done" && done.usage).toMatchObject({
+        prompt_tokens: 5,
+        completion_tokens: 7,
+        total_tokens: 12
+      })
       expect(text.length).toBeGreaterThan(0)
     }))
 
@@ -60,10 +64,11 @@ layer(EngineLive, { timeout: 60_000 })("LlamaEngine on stories260K", (it) => {
   it.effect("interrupting the stream stops generation and frees its sequence", () =>
     Effect.gen(function*() {
       const engine = yield* LlamaEngine
-      const taken = yield* engine.generate({ model: "stories260K", prompt: "Once upon a time", sampling: greedy(1500) }).pipe(
-        Stream.take(3),
-        Stream.runCollect
-      )
+      const taken = yield* engine.generate({ model: "stories260K", prompt: "Once upon a time", sampling: greedy(1500) })
+        .pipe(
+          Stream.take(3),
+          Stream.runCollect
+        )
       expect(Chunk.size(taken)).toBe(3)
       const loaded = yield* Effect.scoped(engine.acquire("stories260K"))
       expect(yield* loaded.free).toBe(2)
@@ -79,7 +84,9 @@ layer(EngineLive, { timeout: 60_000 })("LlamaEngine on stories260K", (it) => {
     Effect.gen(function*() {
       const engine = yield* LlamaEngine
       const long = () =>
-        engine.generate({ model: "stories260K", prompt: "Once upon a time", sampling: greedy(1500) }).pipe(Stream.runDrain)
+        engine.generate({ model: "stories260K", prompt: "Once upon a time", sampling: greedy(1500) }).pipe(
+          Stream.runDrain
+        )
       // 2 sequences busy, 1 request queued, the 4th is refused
       const fibers = yield* Effect.all([long(), long(), long()].map((e) => Effect.fork(e)))
       // real time (it.effect runs on a test clock): the three requests are under way
@@ -93,8 +100,8 @@ layer(EngineLive, { timeout: 60_000 })("LlamaEngine on stories260K", (it) => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(run("TinyStories-656K-Q8_0", "Café\tcrème 🎉", greedy(5)))
       expect(error._tag).toBe("InvalidRequest")
-      expect(error.message).toContain('"é"')
-      expect(error.message).toContain('"\\t"')
+      expect(error.message).toContain("\"é\"")
+      expect(error.message).toContain("\"\\t\"")
       const ok = yield* run("TinyStories-656K-Q8_0", "Once upon a time", greedy(5))
       expect(ok.text.length).toBeGreaterThan(0)
     }))

@@ -1,7 +1,7 @@
+import { Effect, Layer, ManagedRuntime } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { LlamaRuntime } from "../src/services/LlamaRuntime.js"
 import { exposeCollector } from "../src/services/NativeGarbage.js"
@@ -39,26 +39,37 @@ describe("broken model files", () => {
 
   const good = { model: "stories260K", prompt: "Once upon a time", max_tokens: 6, temperature: 0 }
 
-  it.each(["half-stories", "alien-stories", "garbage"])("%s fails with model_load_failed; others are served", async (name) => {
-    const api = await postJson(`${server.url}/api/generate`, { model: name, prompt: "Once", max_tokens: 4 })
-    expect(api.status).toBe(500)
-    expect(api.body.error).toEqual({ code: "model_load_failed", message: expect.any(String), details: expect.stringContaining(name) })
+  it.each(["half-stories", "alien-stories", "garbage"])(
+    "%s fails with model_load_failed; others are served",
+    async (name) => {
+      const api = await postJson(`${server.url}/api/generate`, { model: name, prompt: "Once", max_tokens: 4 })
+      expect(api.status).toBe(500)
+      expect(api.body.error).toEqual({
+        code: "model_load_failed",
+        message: expect.any(String),
+        details: expect.stringContaining(name)
+      })
 
-    const v1 = await postJson(`${server.url}/v1/chat/completions`, { model: name, messages: [{ role: "user", content: "Hi" }], stream: true })
-    expect(v1.status).toBe(500)
-    expect(v1.body.error).toMatchObject({ code: "model_load_failed", type: "server_error" })
+      const v1 = await postJson(`${server.url}/v1/chat/completions`, {
+        model: name,
+        messages: [{ role: "user", content: "Hi" }],
+        stream: true
+      })
+      expect(v1.status).toBe(500)
+      expect(v1.body.error).toMatchObject({ code: "model_load_failed", type: "server_error" })
 
-    const ws = await openSocket(`${server.wsUrl}/ws/generate`)
-    const [frame] = await wsAnswer(ws, { model: name, prompt: "Once" })
-    expect(frame.error.code).toBe("model_load_failed")
-    // the same connection goes on with a good model
-    expect((await wsAnswer(ws, good)).at(-1)).toMatchObject({ done: true, usage: { completion_tokens: 6 } })
-    ws.close()
+      const ws = await openSocket(`${server.wsUrl}/ws/generate`)
+      const [frame] = await wsAnswer(ws, { model: name, prompt: "Once" })
+      expect(frame.error.code).toBe("model_load_failed")
+      // the same connection goes on with a good model
+      expect((await wsAnswer(ws, good)).at(-1)).toMatchObject({ done: true, usage: { completion_tokens: 6 } })
+      ws.close()
 
-    const ok = await postJson(`${server.url}/api/generate`, good)
-    expect(ok.status).toBe(200)
-    expect(ok.body.choices[0].text).toContain("there was")
-  })
+      const ok = await postJson(`${server.url}/api/generate`, good)
+      expect(ok.status).toBe(200)
+      expect(ok.body.choices[0].text).toContain("there was")
+    }
+  )
 
   it("the broken files are listed with the reason, and a failed load is tried again (and fails again) without harm", async () => {
     const { models } = await (await fetch(`${server.url}/api/models`)).json() as any
@@ -78,7 +89,9 @@ describe("the runtime after a failed load", () => {
   it("closes even when the failed model has been garbage-collected", async () => {
     const runtime = ManagedRuntime.make(LlamaRuntime.layer.pipe(Layer.provide(testConfig())))
     const llama = await runtime.runPromise(Effect.flatMap(LlamaRuntime, (r) => r.llama))
-    await expect(llama.loadModel({ modelPath: path.join(dir, "alien-stories.gguf") })).rejects.toThrow(/Failed to load model/)
+    await expect(llama.loadModel({ modelPath: path.join(dir, "alien-stories.gguf") })).rejects.toThrow(
+      /Failed to load model/
+    )
     // node-llama-cpp's half-made model, only weakly reachable now, goes with a full collection
     const gc = exposeCollector()
     expect(gc).toBeDefined()

@@ -1,8 +1,8 @@
 import { Arbitrary, FastCheck as fc, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type WebSocket from "ws"
-import { GenerateRequest } from "../src/domain/SeedApi.js"
 import { ChatCompletionRequest, CompletionRequest } from "../src/domain/OpenAi.js"
+import { GenerateRequest } from "../src/domain/SeedApi.js"
 import { openSocket, settled } from "./support/clients.js"
 import { startServer } from "./support/server.js"
 import { sseData } from "./support/sse.js"
@@ -18,7 +18,13 @@ import { sseData } from "./support/sse.js"
  */
 
 const LIMIT = 16 * 1024
-const MODELS = ["stories260K", "llama-2-tiny-random", "TinyStories-656K-Q4_0", "TinyStories-656K-Q8_0", "TinyStories-656K-f32"]
+const MODELS = [
+  "stories260K",
+  "llama-2-tiny-random",
+  "TinyStories-656K-Q4_0",
+  "TinyStories-656K-Q8_0",
+  "TinyStories-656K-f32"
+]
 // outputs are kept short so thousands of requests finish in seconds; the context bounds the rest
 const MAX_TOKENS = 4
 
@@ -34,7 +40,16 @@ const oddText = fc.oneof(
   fc.string(),
   fc.string({ unit: "binary" }),
   fc.string({ unit: "grapheme" }),
-  fc.constantFrom("é", "naïve 🦙", "\t\u0000\u001f", "\ud800", "\udfff x \ud83d", "你好", "\u202e\u200b", "\uFFFD\uFEFF")
+  fc.constantFrom(
+    "é",
+    "naïve 🦙",
+    "\t\u0000\u001f",
+    "\ud800",
+    "\udfff x \ud83d",
+    "你好",
+    "\u202e\u200b",
+    "\uFFFD\uFEFF"
+  )
 )
 
 const hugeNumber = fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 5e-324, 131073, 4294967296, -1, 0.5)
@@ -49,20 +64,34 @@ const mutate = (request: Json): fc.Arbitrary<Json> =>
     { weight: 3, arbitrary: fc.constant(request) },
     {
       weight: 3,
-      arbitrary: fc.record({ key: fc.constantFrom(...Object.keys(request), "prompt", "max_tokens", "model"), value: anyJson }).map((
+      arbitrary: fc.record({
+        key: fc.constantFrom(...Object.keys(request), "prompt", "max_tokens", "model"),
+        value: anyJson
+      }).map((
         { key, value }
       ) => ({ ...request, [key]: value }))
     },
     { weight: 1, arbitrary: fc.constantFrom(...Object.keys(request)).map((key) => ({ ...request, [key]: undefined })) },
-    { weight: 1, arbitrary: fc.record({ key: fc.string({ maxLength: 12 }), value: anyJson }).map(({ key, value }) => ({ ...request, [key]: value })) },
-    { weight: 2, arbitrary: oddText.map((prompt) => ({ ...request, prompt, messages: [{ role: "user", content: prompt }] })) }
+    {
+      weight: 1,
+      arbitrary: fc.record({ key: fc.string({ maxLength: 12 }), value: anyJson }).map(({ key, value }) => ({
+        ...request,
+        [key]: value
+      }))
+    },
+    {
+      weight: 2,
+      arbitrary: oddText.map((prompt) => ({ ...request, prompt, messages: [{ role: "user", content: prompt }] }))
+    }
   )
 
 /** A schema-generated request, pointed at a real (or unknown) model with a short output. */
 const fromSchema = <A, I>(schema: Schema.Schema<A, I>, shape: (json: Json) => Json) =>
   Arbitrary.make(schema).chain((value) => {
     const json = Schema.encodeSync(schema)(value) as Json
-    return fc.record({ model: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...MODELS) }, { weight: 1, arbitrary: fc.string() }) }).map((
+    return fc.record({
+      model: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...MODELS) }, { weight: 1, arbitrary: fc.string() })
+    }).map((
       { model }
     ) => shape({ ...json, model, max_tokens: Math.min(Number(json.max_tokens ?? MAX_TOKENS), MAX_TOKENS) || 1 }))
   })
@@ -71,7 +100,13 @@ const seedRequest = fromSchema(GenerateRequest, (json) => json)
 const completionRequest = fromSchema(CompletionRequest, (json) => ({ ...json, max_completion_tokens: undefined }))
 const chatRequest = fromSchema(ChatCompletionRequest, (json) => ({ ...json, max_completion_tokens: undefined }))
 
-const endpoint = fc.constantFrom<Endpoint>("/api/generate", "/api/generate", "/v1/completions", "/v1/chat/completions", "ws")
+const endpoint = fc.constantFrom<Endpoint>(
+  "/api/generate",
+  "/api/generate",
+  "/v1/completions",
+  "/v1/chat/completions",
+  "ws"
+)
 
 const jsonCase = endpoint.chain((where) =>
   (where === "/v1/completions" ? completionRequest : where === "/v1/chat/completions" ? chatRequest : seedRequest)
@@ -89,9 +124,22 @@ const rawCase = fc.record({
       return text.slice(0, n % text.length)
     }),
     fc.uint8Array({ maxLength: 256 }),
-    fc.constantFrom("", "null", "[]", "42", '"text"', "{", "}{", '{"model":', "\u0000", "{\"model\":\"stories260K\",\"prompt\":\"\\ud800\"}"),
+    fc.constantFrom(
+      "",
+      "null",
+      "[]",
+      "42",
+      "\"text\"",
+      "{",
+      "}{",
+      "{\"model\":",
+      "\u0000",
+      "{\"model\":\"stories260K\",\"prompt\":\"\\ud800\"}"
+    ),
     // over the limit
-    fc.integer({ min: LIMIT + 1, max: 4 * LIMIT }).map((n) => JSON.stringify({ model: "stories260K", prompt: "a".repeat(n) }))
+    fc.integer({ min: LIMIT + 1, max: 4 * LIMIT }).map((n) =>
+      JSON.stringify({ model: "stories260K", prompt: "a".repeat(n) })
+    )
   )
 })
 
@@ -104,11 +152,13 @@ const STATUSES = new Set([200, 400, 404, 413, 503])
 const isSeedError = (body: any) =>
   typeof body === "object" && body !== null && Object.keys(body).join() === "error" &&
   Object.keys(body.error).sort().join() === "code,details,message" &&
-  typeof body.error.code === "string" && typeof body.error.message === "string" && typeof body.error.details === "string"
+  typeof body.error.code === "string" && typeof body.error.message === "string" &&
+  typeof body.error.details === "string"
 
 const isOpenAiError = (body: any) =>
   typeof body === "object" && body !== null && Object.keys(body).join() === "error" &&
-  typeof body.error.message === "string" && typeof body.error.type === "string" && typeof body.error.code === "string" &&
+  typeof body.error.message === "string" && typeof body.error.type === "string" &&
+  typeof body.error.code === "string" &&
   (body.error.param === null || typeof body.error.param === "string")
 
 const problems: Array<string> = []
@@ -116,14 +166,20 @@ const codes = new Map<string, number>()
 let sent = 0
 
 const note = (c: Case, why: string) =>
-  problems.push(`${c.endpoint} ${why}: ${typeof c.body === "string" ? c.body.slice(0, 200) : `<${c.body.byteLength} bytes>`}`)
+  problems.push(
+    `${c.endpoint} ${why}: ${typeof c.body === "string" ? c.body.slice(0, 200) : `<${c.body.byteLength} bytes>`}`
+  )
 
 const count = (code: string) => codes.set(code, (codes.get(code) ?? 0) + 1)
 
 const checkHttp = async (url: string, c: Case) => {
   sent++
   const openAi = c.endpoint.startsWith("/v1")
-  const response = await fetch(`${url}${c.endpoint}`, { method: "POST", headers: { "content-type": "application/json" }, body: c.body })
+  const response = await fetch(`${url}${c.endpoint}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: c.body
+  })
   if (!STATUSES.has(response.status)) note(c, `status ${response.status}`)
   const type = response.headers.get("content-type") ?? ""
   if (response.status === 200 && type.startsWith("text/event-stream")) {
@@ -132,7 +188,9 @@ const checkHttp = async (url: string, c: Case) => {
     if (events.at(-1) !== "[DONE]") return note(c, "stream without [DONE]")
     for (const data of events.slice(0, -1)) {
       const json = JSON.parse(data)
-      if (json.error !== undefined && !(openAi ? isOpenAiError(json) : isSeedError(json))) note(c, `malformed error event ${data}`)
+      if (json.error !== undefined && !(openAi ? isOpenAiError(json) : isSeedError(json))) {
+        note(c, `malformed error event ${data}`)
+      }
       if (json.error !== undefined) count(`stream:${json.error.code}`)
     }
     return count("200 stream")

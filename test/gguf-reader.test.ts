@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc } from "effect"
+import { readGgufFileInfo } from "node-llama-cpp"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { readGgufFileInfo } from "node-llama-cpp"
 import { summarize, unsupportedCharacters, vocabularyGuard } from "../src/services/Gguf.js"
 import { type GgufValue, readGgufHeader } from "../src/services/GgufReader.js"
 import { readGguf } from "./support/gguf.js"
@@ -13,7 +13,10 @@ import { SHARED_MODELS, sharedModel } from "./support/models.js"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shimmy-gguf-reader-"))
 const STORIES = fs.readFileSync(sharedModel("stories260K.gguf"))
-const models = [...fs.readdirSync(SHARED_MODELS), ...fs.readdirSync(path.join(SHARED_MODELS, "vocab")).map((f) => `vocab/${f}`)]
+const models = [
+  ...fs.readdirSync(SHARED_MODELS),
+  ...fs.readdirSync(path.join(SHARED_MODELS, "vocab")).map((f) => `vocab/${f}`)
+]
   .filter((f) => f.endsWith(".gguf"))
 
 const write = (name: string, bytes: Uint8Array) => {
@@ -46,9 +49,12 @@ describe("readGgufHeader", () => {
       const name = stories.tensors[0]!.name
       const at = STORIES.indexOf(Buffer.from(name)) - 8
       const cases: Array<[string, (b: Buffer) => void, RegExp]> = [
-        ["tensor name past the end", (b) => b.writeBigUInt64LE(1_000_000_000n, at), /needs 1000000000 bytes at offset \d+, but only \d+ are left/],
-        ["metadata count", (b) => b.writeBigUInt64LE(1n << 40n, 16), /claims 1099511627776 metadata entries/],
-        ["tensor count", (b) => b.writeBigUInt64LE(1n << 50n, 8), /claims 1125899906842624 tensors/],
+        ["tensor name past the end", (b) =>
+          b.writeBigUInt64LE(1_000_000_000n, at), /needs 1000000000 bytes at offset \d+, but only \d+ are left/],
+        ["metadata count", (b) =>
+          b.writeBigUInt64LE(1n << 40n, 16), /claims 1099511627776 metadata entries/],
+        ["tensor count", (b) =>
+          b.writeBigUInt64LE(1n << 50n, 8), /claims 1125899906842624 tensors/],
         ["a dimension count of 5", (b) => b.writeUInt32LE(5, at + 8 + name.length), /has 5 dimensions \(at most 4\)/],
         ["version 1", (b) => b.writeUInt32LE(1, 4), /version 1 is not supported/],
         ["no magic", (b) => b.write("GGUX", 0), /not a GGUF file/]

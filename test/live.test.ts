@@ -1,10 +1,10 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Fiber, Layer, Tracer } from "effect"
-import { vi } from "vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { vi } from "vitest"
 import { normalizeArgs, run } from "../src/cli/Cli.js"
 import { postJson } from "./support/clients.js"
 import { SHARED_MODELS } from "./support/models.js"
@@ -33,7 +33,9 @@ describe("the Live layer", () => {
       const home = fs.mkdtempSync(path.join(os.tmpdir(), "shimmy-live-"))
       const { count, tracer } = yield* counting
       // every GGUF below the directory, vocabulary-only ones (read, then skipped) included
-      const files = (fs.readdirSync(SHARED_MODELS, { recursive: true }) as Array<string>).filter((f) => f.endsWith(".gguf")).length
+      const files = (fs.readdirSync(SHARED_MODELS, { recursive: true }) as Array<string>).filter((f) =>
+        f.endsWith(".gguf")
+      ).length
       const listening = yield* Deferred.make<string>()
       const lines: Array<string> = []
       const spy = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => {

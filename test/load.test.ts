@@ -54,7 +54,9 @@ describe("scheduler: 4 sequences, up to 8 waiting", () => {
     const watcher = (async () => {
       while (watching) {
         const now = await sequences(server.url)
-        if (now.queued > busiest.queued || now.free < busiest.free) busiest = { free: Math.min(now.free, busiest.free), queued: Math.max(now.queued, busiest.queued) }
+        if (now.queued > busiest.queued || now.free < busiest.free) {
+          busiest = { free: Math.min(now.free, busiest.free), queued: Math.max(now.queued, busiest.queued) }
+        }
         await sleep(5)
       }
     })()
@@ -114,14 +116,19 @@ describe("scheduler: 1 sequence", () => {
   it("past the queue every transport answers 503 server_busy with Retry-After", async () => {
     const { url, wsUrl } = server
     const hold = await sseUntilFirstEvent(`${url}/api/generate`, { ...LONG, stream: true })
-    const queued = Array.from({ length: 4 }, (_, i) => postJson(`${url}/api/generate`, { model: MODEL, prompt: PROMPTS[i], max_tokens: 2 }))
+    const queued = Array.from(
+      { length: 4 },
+      (_, i) => postJson(`${url}/api/generate`, { model: MODEL, prompt: PROMPTS[i], max_tokens: 2 })
+    )
     await sleep(200)
     expect((await sequences(url)).queued).toBe(4)
 
     const json = await postJson(`${url}/api/generate`, { model: MODEL, prompt: "Hi", max_tokens: 2 })
     expect(json.status).toBe(503)
     expect(json.headers.get("retry-after")).toBe("1")
-    expect(json.body).toEqual({ error: { code: "server_busy", message: expect.any(String), details: expect.stringContaining(MODEL) } })
+    expect(json.body).toEqual({
+      error: { code: "server_busy", message: expect.any(String), details: expect.stringContaining(MODEL) }
+    })
 
     const sse = await postSse(`${url}/api/generate`, { model: MODEL, prompt: "Hi", max_tokens: 2, stream: true })
     expect(sse.status).toBe(503)
@@ -137,7 +144,9 @@ describe("scheduler: 1 sequence", () => {
       })
       expect(chat.status).toBe(503)
       expect(chat.headers.get("retry-after")).toBe("1")
-      expect(chat.body).toEqual({ error: { message: expect.stringContaining(MODEL), type: "server_error", param: null, code: "server_busy" } })
+      expect(chat.body).toEqual({
+        error: { message: expect.stringContaining(MODEL), type: "server_error", param: null, code: "server_busy" }
+      })
     }
     const completion = await postJson(`${url}/v1/completions`, { model: MODEL, prompt: "Hi", max_tokens: 2 })
     expect(completion.status).toBe(503)
@@ -145,7 +154,9 @@ describe("scheduler: 1 sequence", () => {
 
     const ws = await openSocket(`${wsUrl}/ws/generate`)
     const frames = await wsAnswer(ws, { model: MODEL, prompt: "Hi", max_tokens: 2 })
-    expect(frames).toEqual([{ error: { code: "server_busy", message: expect.any(String), details: expect.any(String) } }])
+    expect(frames).toEqual([{
+      error: { code: "server_busy", message: expect.any(String), details: expect.any(String) }
+    }])
     ws.close()
 
     hold.abort()
@@ -217,7 +228,12 @@ describe("disconnects", () => {
 
     // each abandoned generation would run for seconds; stopped, they free their sequences at once
     expect(await settled(server.url, 2000)).toEqual({ total: 4, free: 4, queued: 0 })
-    const after = await postJson(`${server.url}/api/generate`, { model: MODEL, prompt: "Once upon a time", max_tokens: 8, temperature: 0 })
+    const after = await postJson(`${server.url}/api/generate`, {
+      model: MODEL,
+      prompt: "Once upon a time",
+      max_tokens: 8,
+      temperature: 0
+    })
     expect(after.status).toBe(200)
     expect(after.body.usage.completion_tokens).toBe(8)
   })

@@ -24,7 +24,10 @@ const malformed = writeMalformed(dir)
 // a hyperparameter no header check refuses (MoE models may have no dense feed-forward), which
 // llama.cpp asserts on when it creates the tensors: only the test load in a child process finds it
 const stories = readGguf(sharedModel("stories260K.gguf"))
-fs.writeFileSync(path.join(dir, "ffn-0.gguf"), writeGguf(withMetadata(stories, { "llama.feed_forward_length": { type: "u32", value: 0 } })))
+fs.writeFileSync(
+  path.join(dir, "ffn-0.gguf"),
+  writeGguf(withMetadata(stories, { "llama.feed_forward_length": { type: "u32", value: 0 } }))
+)
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
@@ -69,7 +72,9 @@ describe("a server over broken model files", () => {
   })
 
   it("fails a model that llama.cpp aborts on in the test load, with llama.cpp's words, and lives on", async () => {
-    const models = await (await fetch(`${server.url}/api/models`)).json() as { models: Array<{ id: string; status: string }> }
+    const models = await (await fetch(`${server.url}/api/models`)).json() as {
+      models: Array<{ id: string; status: string }>
+    }
     expect(models.models.find((m) => m.id === "ffn-0")?.status).toBe("ok")
     for (let i = 0; i < 2; i++) {
       const reply = await postJson(`${server.url}/api/generate`, { model: "ffn-0", prompt: "Once", max_tokens: 4 })
@@ -79,7 +84,10 @@ describe("a server over broken model files", () => {
     }
     const ok = await postJson(`${server.url}/api/generate`, good)
     expect(ok.status).toBe(200)
-    const health = await (await fetch(`${server.url}/api/health`)).json() as { status: string; loaded_models: Array<string> }
+    const health = await (await fetch(`${server.url}/api/health`)).json() as {
+      status: string
+      loaded_models: Array<string>
+    }
     expect(health.status).toBe("healthy")
     expect(health.loaded_models).not.toContain("ffn-0")
   })
@@ -100,7 +108,10 @@ describe("a server over broken model files", () => {
     const doomed = path.join(dir, "doomed.gguf")
     fs.copyFileSync(sharedModel("stories260K.gguf"), doomed)
     await new Promise((resolve) => setTimeout(resolve, 2_100))
-    const ids = async () => ((await (await fetch(`${server.url}/api/models`)).json()) as { models: Array<{ id: string }> }).models.map((m) => m.id)
+    const ids = async () =>
+      ((await (await fetch(`${server.url}/api/models`)).json()) as { models: Array<{ id: string }> }).models.map((m) =>
+        m.id
+      )
     expect(await ids()).toContain("doomed")
     fs.rmSync(doomed)
     await new Promise((resolve) => setTimeout(resolve, 2_100))

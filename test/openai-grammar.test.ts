@@ -4,7 +4,8 @@ import { toGbnfSchema } from "../src/services/Grammar.js"
 
 /** Which JSON-schema keywords response_format may use: only those the grammar enforces. */
 describe("toGbnfSchema", () => {
-  const refused = (schema: unknown) => Either.match(toGbnfSchema(schema), { onLeft: (e) => e.reason, onRight: () => "accepted" })
+  const refused = (schema: unknown) =>
+    Either.match(toGbnfSchema(schema), { onLeft: (e) => e.reason, onRight: () => "accepted" })
 
   it("refuses, by name and place, every keyword the grammar would silently ignore", () => {
     expect(refused({ type: "object", properties: { n: { type: "number", minimum: 0 } } })).toMatch(
@@ -23,13 +24,19 @@ describe("toGbnfSchema", () => {
       $schema: "https://json-schema.org/draft/2020-12/schema",
       title: "pet",
       type: "object",
-      properties: { name: { type: "string", description: "its name", maxLength: 5 }, age: { anyOf: [{ type: "integer" }, { type: "null" }] } },
+      properties: {
+        name: { type: "string", description: "its name", maxLength: 5 },
+        age: { anyOf: [{ type: "integer" }, { type: "null" }] }
+      },
       required: ["name"],
       additionalProperties: false
     })
     expect(result).toEqual(Either.right({
       type: "object",
-      properties: { name: { type: "string", description: "its name", maxLength: 5 }, age: { oneOf: [{ type: "integer" }, { type: "null" }] } },
+      properties: {
+        name: { type: "string", description: "its name", maxLength: 5 },
+        age: { oneOf: [{ type: "integer" }, { type: "null" }] }
+      },
       required: ["name"],
       additionalProperties: false
     }))

@@ -21,8 +21,16 @@ const modelDir = Effect.acquireRelease(
   Effect.promise(async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-chat-"))
     await new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, [makeModel, "--preset", "chat-tiny", "--seed", "1", "--out", path.join(dir, "chat-tiny.gguf"), "--quiet"], (e) =>
-        e ? reject(e) : resolve())
+      execFile(process.execPath, [
+        makeModel,
+        "--preset",
+        "chat-tiny",
+        "--seed",
+        "1",
+        "--out",
+        path.join(dir, "chat-tiny.gguf"),
+        "--quiet"
+      ], (e) => e ? reject(e) : resolve())
     )
     return dir
   }),
@@ -32,15 +40,18 @@ const modelDir = Effect.acquireRelease(
 const server = Layer.unwrapScoped(Effect.map(modelDir, (dir) => TestServer.layerWith({ modelPaths: [dir] })))
 
 const chat = (messages: Array<OpenAI.ChatCompletionMessageParam>) =>
-  Effect.flatMap(TestServer, ({ url }) =>
-    Effect.promise(() =>
-      new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }).chat.completions.create({
-        model: "chat-tiny",
-        messages,
-        max_tokens: 4,
-        temperature: 0
-      })
-    ))
+  Effect.flatMap(
+    TestServer,
+    ({ url }) =>
+      Effect.promise(() =>
+        new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }).chat.completions.create({
+          model: "chat-tiny",
+          messages,
+          max_tokens: 4,
+          temperature: 0
+        })
+      )
+  )
 
 layer(server)("chat with the model's own GGUF template", (it) => {
   it.effect("renders ChatML with its control tokens as single tokens, and user text never as control tokens", () =>

@@ -11,7 +11,10 @@ import { TestServer } from "./support/server.js"
 const MODEL = "stories260K"
 const PROMPT = "Once upon a time"
 
-const client = Effect.map(TestServer, ({ url }) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }))
+const client = Effect.map(
+  TestServer,
+  ({ url }) => new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
+)
 
 /** Runs an SDK call; a rejection fails the effect with the SDK's typed error. */
 const sdk = <A>(call: (openai: OpenAI) => Promise<A>) =>
@@ -34,7 +37,10 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         const chat = yield* sdk((openai) =>
           openai.chat.completions.create({
             model: MODEL,
-            messages: [{ role: "system", content: "Tell stories." }, { role: "user", content: [{ type: "text", text: PROMPT }] }],
+            messages: [{ role: "system", content: "Tell stories." }, {
+              role: "user",
+              content: [{ type: "text", text: PROMPT }]
+            }],
             max_tokens: 12,
             temperature: 0
           })
@@ -65,7 +71,12 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
 
     it.effect("streams the role, then content deltas, then finish_reason, then usage, ending like the JSON answer", () =>
       Effect.gen(function*() {
-        const request = { model: MODEL, messages: [{ role: "user" as const, content: PROMPT }], max_tokens: 16, temperature: 0 }
+        const request = {
+          model: MODEL,
+          messages: [{ role: "user" as const, content: PROMPT }],
+          max_tokens: 16,
+          temperature: 0
+        }
         const whole = yield* sdk((openai) => openai.chat.completions.create(request))
         const chunks = yield* collectStream((openai) =>
           openai.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } })
@@ -88,7 +99,13 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
       Effect.gen(function*() {
         const ask = (seed: number) =>
           sdk((openai) =>
-            openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: PROMPT }], max_tokens: 24, temperature: 1.2, seed })
+            openai.chat.completions.create({
+              model: MODEL,
+              messages: [{ role: "user", content: PROMPT }],
+              max_tokens: 24,
+              temperature: 1.2,
+              seed
+            })
           ).pipe(Effect.map((c) => c.choices[0]!.message.content))
         const first = yield* ask(7)
         expect(yield* ask(7)).toBe(first)
@@ -105,12 +122,23 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         expect(stopped.choices[0]!.finish_reason).toBe("stop")
         expect(stopped.choices[0]!.text).toMatch(/little $/)
         const chatStopped = yield* sdk((openai) =>
-          openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: PROMPT }], max_tokens: 60, temperature: 0, stop: ["a", "e"] })
+          openai.chat.completions.create({
+            model: MODEL,
+            messages: [{ role: "user", content: PROMPT }],
+            max_tokens: 60,
+            temperature: 0,
+            stop: ["a", "e"]
+          })
         )
         expect(chatStopped.choices[0]!.finish_reason).toBe("stop")
         expect(chatStopped.choices[0]!.message.content).not.toMatch(/[ae]/)
         const cut = yield* sdk((openai) =>
-          openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: PROMPT }], max_completion_tokens: 3, temperature: 0 })
+          openai.chat.completions.create({
+            model: MODEL,
+            messages: [{ role: "user", content: PROMPT }],
+            max_completion_tokens: 3,
+            temperature: 0
+          })
         )
         expect(cut.choices[0]!.finish_reason).toBe("length")
         expect(cut.usage!.completion_tokens).toBe(3)
@@ -178,7 +206,10 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         )
         expect(ok.usage!.completion_tokens).toBeGreaterThan(0)
         const refused = yield* sdkError((openai) =>
-          openai.chat.completions.create({ model: "TinyStories-656K-Q8_0", messages: [{ role: "user", content: "caf\u00e9 #1" }] })
+          openai.chat.completions.create({
+            model: "TinyStories-656K-Q8_0",
+            messages: [{ role: "user", content: "caf\u00e9 #1" }]
+          })
         )
         expect(refused).toBeInstanceOf(BadRequestError)
         expect((refused as BadRequestError).param).toBe("messages")
@@ -199,7 +230,9 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
           const refused = yield* sdkError((openai) => openai.chat.completions.create(request))
           expect(refused).toBeInstanceOf(BadRequestError)
           expect((refused as BadRequestError).param).toBe("response_format")
-          expect((refused as BadRequestError).message).toMatch(/'TinyStories-656K-Q8_0' cannot write output in the requested format/)
+          expect((refused as BadRequestError).message).toMatch(
+            /'TinyStories-656K-Q8_0' cannot write output in the requested format/
+          )
         }
         const streamed = yield* sdkError((openai) =>
           openai.chat.completions.create({ ...request, stream: true }).then(async (stream) => {
@@ -242,7 +275,8 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         const list = yield* sdk((openai) => openai.models.list())
         const ids = list.data.map((m) => m.id)
         expect(ids).toEqual(expect.arrayContaining([MODEL, "llama-2-tiny-random", "TinyStories-656K-f32"]))
-        expect(list.data.every((m) => m.object === "model" && typeof m.created === "number" && m.owned_by === "shimmy")).toBe(true)
+        expect(list.data.every((m) => m.object === "model" && typeof m.created === "number" && m.owned_by === "shimmy"))
+          .toBe(true)
         const one = yield* sdk((openai) => openai.models.retrieve(MODEL))
         expect(one).toEqual({ id: MODEL, object: "model", created: 0, owned_by: "shimmy" })
         const missing = yield* sdkError((openai) => openai.models.retrieve("no-such-model"))
@@ -255,7 +289,9 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
     it.effect("float and base64 encodings decode to the same vectors, with usage", () =>
       Effect.gen(function*() {
         const input = ["Once upon a time", "The cat sat on the mat."]
-        const floats = yield* sdk((openai) => openai.embeddings.create({ model: MODEL, input, encoding_format: "float" }))
+        const floats = yield* sdk((openai) =>
+          openai.embeddings.create({ model: MODEL, input, encoding_format: "float" })
+        )
         expect(floats.data.map((d) => d.index)).toEqual([0, 1])
         const vectors = floats.data.map((d) => d.embedding)
         // stories260K has 64-dimensional embeddings
@@ -266,7 +302,9 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         // the SDK asks for base64 when no format is given and decodes it itself
         const sdkDecoded = yield* sdk((openai) => openai.embeddings.create({ model: MODEL, input }))
         expect(sdkDecoded.data.map((d) => d.embedding)).toEqual(vectors)
-        const raw = yield* sdk((openai) => openai.embeddings.create({ model: MODEL, input: input[0]!, encoding_format: "base64" }))
+        const raw = yield* sdk((openai) =>
+          openai.embeddings.create({ model: MODEL, input: input[0]!, encoding_format: "base64" })
+        )
         const bytes = Buffer.from(raw.data[0]!.embedding as unknown as string, "base64")
         expect([...new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)]).toEqual(vectors[0])
       }))
@@ -275,14 +313,20 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
       Effect.gen(function*() {
         const { url } = yield* TestServer
         const loaded = () =>
-          Effect.promise(() => fetch(`${url}/api/health`).then((r) => r.json() as Promise<{ loaded_models: Array<string> }>))
+          Effect.promise(() =>
+            fetch(`${url}/api/health`).then((r) => r.json() as Promise<{ loaded_models: Array<string> }>)
+          )
         // no other test uses this model
         expect((yield* loaded()).loaded_models).not.toContain("TinyStories-656K-f32")
-        const result = yield* sdk((openai) => openai.embeddings.create({ model: "TinyStories-656K-f32", input: "a dog", encoding_format: "float" }))
+        const result = yield* sdk((openai) =>
+          openai.embeddings.create({ model: "TinyStories-656K-f32", input: "a dog", encoding_format: "float" })
+        )
         expect(result.data[0]!.embedding.length).toBeGreaterThan(0)
         expect((yield* loaded()).loaded_models).toContain("TinyStories-656K-f32")
         // a guarded vocabulary is checked before tokenization, not aborted on
-        const refused = yield* sdkError((openai) => openai.embeddings.create({ model: "TinyStories-656K-f32", input: ["ok", "\u00e9t\u00e9"] }))
+        const refused = yield* sdkError((openai) =>
+          openai.embeddings.create({ model: "TinyStories-656K-f32", input: ["ok", "\u00e9t\u00e9"] })
+        )
         expect(refused).toBeInstanceOf(BadRequestError)
         expect((refused as BadRequestError).param).toBe("input[1]")
       }))
@@ -301,16 +345,25 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         const cases: ReadonlyArray<readonly [string, Record<string, unknown>, RegExp]> = [
           ["temperature", { temperature: 5 }, /temperature/],
           ["n", { n: 2 }, /must be 1/],
-          ["tools", { tools: [{ type: "function", function: { name: "f" } }] }, /cannot call tools: its chat template .* has no tool support/],
+          [
+            "tools",
+            { tools: [{ type: "function", function: { name: "f" } }] },
+            /cannot call tools: its chat template .* has no tool support/
+          ],
           ["logprobs", { logprobs: true }, /not supported/],
           ["frobnicate", { frobnicate: 1 }, /unrecognized/],
           ["response_format", {
-            response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a+$" } } }
+            response_format: {
+              type: "json_schema",
+              json_schema: { name: "x", schema: { type: "string", pattern: "^a+$" } }
+            }
           }, /'pattern'/]
         ]
         for (const [param, extra, message] of cases) {
           const error = yield* sdkError((openai) =>
-            openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], ...extra } as never)
+            openai.chat.completions.create(
+              { model: MODEL, messages: [{ role: "user", content: "hi" }], ...extra } as never
+            )
           )
           expect(error, param).toBeInstanceOf(BadRequestError)
           const bad = error as BadRequestError
@@ -326,7 +379,12 @@ layer(TestServer.layer)("OpenAI API with the official SDK", (it) => {
         const missing = yield* Effect.promise(() => fetch(`${url}/v1/nothing`))
         expect(missing.status).toBe(404)
         expect(yield* Effect.promise(() => missing.json())).toEqual({
-          error: { message: expect.stringContaining("/v1/nothing"), type: "invalid_request_error", param: null, code: "not_found" }
+          error: {
+            message: expect.stringContaining("/v1/nothing"),
+            type: "invalid_request_error",
+            param: null,
+            code: "not_found"
+          }
         })
         const wrong = yield* Effect.promise(() => fetch(`${url}/v1/chat/completions`))
         expect(wrong.status).toBe(405)

@@ -16,7 +16,9 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "shimmy-probe-"))
 const aborting = path.join(dir, "ffn-0.gguf")
 fs.writeFileSync(
   aborting,
-  writeGguf(withMetadata(readGguf(sharedModel("stories260K.gguf")), { "llama.feed_forward_length": { type: "u32", value: 0 } }))
+  writeGguf(
+    withMetadata(readGguf(sharedModel("stories260K.gguf")), { "llama.feed_forward_length": { type: "u32", value: 0 } })
+  )
 )
 
 const registered = (file: string): RegisteredModel => ({
@@ -32,7 +34,8 @@ const registered = (file: string): RegisteredModel => ({
   vocabulary: { _tag: "Safe" }
 })
 
-const probing = (overrides: Partial<ShimmyConfigShape> = {}) => ModelProbe.Default.pipe(Layer.provide(testConfigLayer(overrides)))
+const probing = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  ModelProbe.Default.pipe(Layer.provide(testConfigLayer(overrides)))
 
 const timed = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function*() {
@@ -42,24 +45,28 @@ const timed = <A, E>(effect: Effect.Effect<A, E>) =>
   })
 
 describe("ModelProbe", () => {
-  it.effect("passes a good model, fails one llama.cpp aborts on, and remembers both per file version", () =>
-    Effect.gen(function*() {
-      const probe = yield* ModelProbe
-      const good = yield* timed(probe.check(registered(sharedModel("stories260K.gguf"))))
-      expect(good.result._tag).toBe("Right")
+  it.effect(
+    "passes a good model, fails one llama.cpp aborts on, and remembers both per file version",
+    () =>
+      Effect.gen(function*() {
+        const probe = yield* ModelProbe
+        const good = yield* timed(probe.check(registered(sharedModel("stories260K.gguf"))))
+        expect(good.result._tag).toBe("Right")
 
-      const first = yield* timed(probe.check(registered(aborting)))
-      expect(first.result._tag === "Left" && first.result.left.reason).toMatch(/killed by SIGABRT: .*GGML_ASSERT/)
-      const again = yield* timed(probe.check(registered(aborting)))
-      expect(again.result).toEqual(first.result)
-      expect(again.millis).toBeLessThan(100)
+        const first = yield* timed(probe.check(registered(aborting)))
+        expect(first.result._tag === "Left" && first.result.left.reason).toMatch(/killed by SIGABRT: .*GGML_ASSERT/)
+        const again = yield* timed(probe.check(registered(aborting)))
+        expect(again.result).toEqual(first.result)
+        expect(again.millis).toBeLessThan(100)
 
-      // a new version of the file (another modification time) is tested anew
-      fs.utimesSync(aborting, new Date(), new Date(Date.now() + 10_000))
-      const changed = yield* timed(probe.check(registered(aborting)))
-      expect(changed.result._tag).toBe("Left")
-      expect(changed.millis).toBeGreaterThan(again.millis)
-    }).pipe(Effect.provide(probing())), 60_000)
+        // a new version of the file (another modification time) is tested anew
+        fs.utimesSync(aborting, new Date(), new Date(Date.now() + 10_000))
+        const changed = yield* timed(probe.check(registered(aborting)))
+        expect(changed.result._tag).toBe("Left")
+        expect(changed.millis).toBeGreaterThan(again.millis)
+      }).pipe(Effect.provide(probing())),
+    60_000
+  )
 
   // the live clock: the timeout is Effect's
   it.live("fails a test load that outlives the timeout", () =>

@@ -109,7 +109,10 @@ describe("ModelRegistry", () => {
       // a split model is one model whose size is every part's
       const split = (yield* registry.resolve("whole")).info
       expect(split.status).toBe("ok")
-      expect(split.files.map((f) => path.basename(f))).toEqual(["whole-00001-of-00002.gguf", "whole-00002-of-00002.gguf"])
+      expect(split.files.map((f) => path.basename(f))).toEqual([
+        "whole-00001-of-00002.gguf",
+        "whole-00002-of-00002.gguf"
+      ])
       expect(split.sizeBytes).toBe(2 * fs.statSync(STORIES).size)
     })))
 

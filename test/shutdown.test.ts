@@ -29,7 +29,17 @@ afterEach(() => {
 
 const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   new Promise<Served>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "serve", "--bind", "127.0.0.1:0", "--model-dirs", modelsDir, "--threads", "1", ...args], {
+    const child = spawn(process.execPath, [
+      bin,
+      "serve",
+      "--bind",
+      "127.0.0.1:0",
+      "--model-dirs",
+      modelsDir,
+      "--threads",
+      "1",
+      ...args
+    ], {
       ...hermetic("shutdown", env),
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -53,7 +63,13 @@ const serve = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
 const stream = async (url: string, maxTokens: number) => {
   const response = await fetch(`${url}/api/generate`, {
     method: "POST",
-    body: JSON.stringify({ model: "stories260K", prompt: "Once upon a time", max_tokens: maxTokens, temperature: 0, stream: true })
+    body: JSON.stringify({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: maxTokens,
+      temperature: 0,
+      stream: true
+    })
   })
   expect(response.status).toBe(200)
   const events = sseData(response)

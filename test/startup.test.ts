@@ -25,13 +25,19 @@ const hookFlag = (name: string, body: string) => {
       `  if (specifier === "node-llama-cpp") { ${body} }\n  return next(specifier, context)\n}\n`
   )
   const register = path.join(hooks, `${name}.mjs`)
-  fs.writeFileSync(register, `import { register } from "node:module"\nregister(${JSON.stringify(pathToFileURL(hook).href)})\n`)
+  fs.writeFileSync(
+    register,
+    `import { register } from "node:module"\nregister(${JSON.stringify(pathToFileURL(hook).href)})\n`
+  )
   return `--import=${pathToFileURL(register).href}`
 }
 
 const gate = path.join(hooks, "open")
 // waits until the test creates the gate file
-const held = hookFlag("held", `while (!fs.existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 10))`)
+const held = hookFlag(
+  "held",
+  `while (!fs.existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 10))`
+)
 const refused = hookFlag("refused", `throw new Error("node-llama-cpp was loaded")`)
 
 const { cwd, env } = hermetic("startup")
@@ -43,7 +49,15 @@ afterEach(() => {
 afterAll(() => fs.rmSync(hooks, { recursive: true, force: true }))
 
 const serve = (flag: string) => {
-  const child = spawn(process.execPath, [flag, bin, "serve", "--bind", "127.0.0.1:0", "--model-dirs", sharedModel("stories260K.gguf")], {
+  const child = spawn(process.execPath, [
+    flag,
+    bin,
+    "serve",
+    "--bind",
+    "127.0.0.1:0",
+    "--model-dirs",
+    sharedModel("stories260K.gguf")
+  ], {
     cwd,
     env,
     stdio: ["ignore", "pipe", "pipe"]
@@ -76,7 +90,12 @@ describe("shimmy start-up", () => {
     const url = await server.url
     const health = await fetch(`${url}/api/health`)
     expect(health.status).toBe(200)
-    expect(await health.json()).toMatchObject({ status: "healthy", models_available: 1, models_loaded: 0, loaded_models: [] })
+    expect(await health.json()).toMatchObject({
+      status: "healthy",
+      models_available: 1,
+      models_loaded: 0,
+      loaded_models: []
+    })
     const models = await (await fetch(`${url}/api/models`)).json() as { models: Array<{ id: string; loaded: boolean }> }
     expect(models.models).toEqual([expect.objectContaining({ id: "stories260K", loaded: false })])
 
@@ -105,7 +124,11 @@ describe("shimmy start-up", () => {
 
   it("lists models and prints the version without loading node-llama-cpp", () => {
     const run = (...args: ReadonlyArray<string>) =>
-      spawnSync(process.execPath, [refused, bin, ...args], { cwd, env: { ...env, SHIMMY_MODEL_PATHS: sharedModel("stories260K.gguf") }, encoding: "utf8" })
+      spawnSync(process.execPath, [refused, bin, ...args], {
+        cwd,
+        env: { ...env, SHIMMY_MODEL_PATHS: sharedModel("stories260K.gguf") },
+        encoding: "utf8"
+      })
     const list = run("list")
     expect(list.stderr).toBe("")
     expect(list.status).toBe(0)

@@ -69,7 +69,10 @@ const weatherParameters = {
 } as const
 
 const tools: Array<OpenAI.Chat.Completions.ChatCompletionTool> = [
-  { type: "function", function: { name: "get_weather", description: "Current weather in a city", parameters: weatherParameters } },
+  {
+    type: "function",
+    function: { name: "get_weather", description: "Current weather in a city", parameters: weatherParameters }
+  },
   {
     type: "function",
     function: {
@@ -137,7 +140,12 @@ describe("tool calls with the official openai SDK", () => {
     const chunks: Array<OpenAI.Chat.Completions.ChatCompletionChunk> = []
     for await (const chunk of await openai.chat.completions.create({ ...request, stream: true })) chunks.push(chunk)
     const fragments = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? [])
-    expect(fragments[0]).toMatchObject({ index: 0, id: expect.stringMatching(/^call_/), type: "function", function: { name: "get_weather" } })
+    expect(fragments[0]).toMatchObject({
+      index: 0,
+      id: expect.stringMatching(/^call_/),
+      type: "function",
+      function: { name: "get_weather" }
+    })
     expect(fragments.slice(1).every((f) => f.id === undefined && f.function?.name === undefined)).toBe(true)
     expectWeather(JSON.parse(fragments.map((f) => f.function?.arguments ?? "").join("")))
   })
@@ -178,7 +186,14 @@ describe("tool calls with the official openai SDK", () => {
 
   it("'none' never calls, and 'auto' on random weights answers in text", async () => {
     for (const tool_choice of ["none", "auto"] as const) {
-      const chat = await openai.chat.completions.create({ model: "qwen25", messages: ask, tools, tool_choice, max_tokens: 8, temperature: 0 })
+      const chat = await openai.chat.completions.create({
+        model: "qwen25",
+        messages: ask,
+        tools,
+        tool_choice,
+        max_tokens: 8,
+        temperature: 0
+      })
       expect(chat.choices[0]!.message.tool_calls, tool_choice).toBeUndefined()
       expect(chat.choices[0]!.finish_reason).toBe("length")
       expect(typeof chat.choices[0]!.message.content).toBe("string")
@@ -193,9 +208,13 @@ describe("tool calls with the official openai SDK", () => {
         {
           role: "assistant",
           content: null,
-          tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris","unit":"celsius"}' } }]
+          tool_calls: [{
+            id: "call_1",
+            type: "function",
+            function: { name: "get_weather", arguments: "{\"city\":\"Paris\",\"unit\":\"celsius\"}" }
+          }]
         },
-        { role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: '{"temperature":21}' }] }
+        { role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: "{\"temperature\":21}" }] }
       ],
       tools,
       max_tokens: 6,
@@ -207,7 +226,9 @@ describe("tool calls with the official openai SDK", () => {
 
   it("refuses what it cannot do, naming the part", async () => {
     const refused = async (body: Record<string, unknown>) => {
-      const error = await openai.chat.completions.create({ model: "qwen25", messages: ask, max_tokens: 4, ...body } as never).then(
+      const error = await openai.chat.completions.create(
+        { model: "qwen25", messages: ask, max_tokens: 4, ...body } as never
+      ).then(
         () => undefined,
         (e: unknown) => e
       )
@@ -216,12 +237,18 @@ describe("tool calls with the official openai SDK", () => {
     }
     expect((await refused({ tools: [{ type: "web_search" }] })).param).toBe("tools.0.type")
     const pattern = await refused({
-      tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", pattern: "^x" } } } } }]
+      tools: [{
+        type: "function",
+        function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", pattern: "^x" } } } }
+      }]
     })
     expect(pattern.param).toBe("tools.0.function.parameters")
     expect(pattern.message).toMatch(/pattern/)
-    expect((await refused({ tools, tool_choice: { type: "function", function: { name: "nope" } } })).param).toBe("tool_choice")
-    const template = await openai.chat.completions.create({ model: "stories260K", messages: ask, tools, max_tokens: 4 }).catch((e) => e)
+    expect((await refused({ tools, tool_choice: { type: "function", function: { name: "nope" } } })).param).toBe(
+      "tool_choice"
+    )
+    const template = await openai.chat.completions.create({ model: "stories260K", messages: ask, tools, max_tokens: 4 })
+      .catch((e) => e)
     expect(template).toBeInstanceOf(BadRequestError)
     expect(template.param).toBe("tools")
     expect(template.message).toMatch(/no tool support/)
@@ -230,12 +257,25 @@ describe("tool calls with the official openai SDK", () => {
 
 describe("reasoning", () => {
   it("a thinking template's thought goes to reasoning_content, never to content; reasoning_effort none turns it off", async () => {
-    const thinking = await openai.chat.completions.create({ model: "qwen3", messages: ask, max_tokens: 24, temperature: 0 })
-    const message = thinking.choices[0]!.message as OpenAI.Chat.Completions.ChatCompletionMessage & { reasoning_content?: string }
+    const thinking = await openai.chat.completions.create({
+      model: "qwen3",
+      messages: ask,
+      max_tokens: 24,
+      temperature: 0
+    })
+    const message = thinking.choices[0]!.message as OpenAI.Chat.Completions.ChatCompletionMessage & {
+      reasoning_content?: string
+    }
     // random weights never close the thought: all of it is reasoning
     expect(message.reasoning_content!.length).toBeGreaterThan(0)
     expect(message.content).toBe("")
-    const chunks = await openai.chat.completions.create({ model: "qwen3", messages: ask, max_tokens: 24, temperature: 0, stream: true })
+    const chunks = await openai.chat.completions.create({
+      model: "qwen3",
+      messages: ask,
+      max_tokens: 24,
+      temperature: 0,
+      stream: true
+    })
     let reasoning = ""
     let content = ""
     for await (const chunk of chunks) {
@@ -258,7 +298,12 @@ describe("reasoning", () => {
   })
 
   it("a model that cannot think says so when asked to", async () => {
-    const error = await openai.chat.completions.create({ model: "stories260K", messages: ask, reasoning_effort: "high", max_tokens: 4 })
+    const error = await openai.chat.completions.create({
+      model: "stories260K",
+      messages: ask,
+      reasoning_effort: "high",
+      max_tokens: 4
+    })
       .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(BadRequestError)
     expect((error as BadRequestError).param).toBe("reasoning_effort")
@@ -310,7 +355,9 @@ describe("tool calls with the Vercel AI SDK and LangChain", () => {
       description: "Current weather in a city",
       schema: z.object({ city: z.string().max(12), unit: z.enum(["celsius", "fahrenheit"]) })
     })
-    const answer = await chat.bindTools([getWeather], { tool_choice: "get_weather" }).invoke("What's the weather in Paris?")
+    const answer = await chat.bindTools([getWeather], { tool_choice: "get_weather" }).invoke(
+      "What's the weather in Paris?"
+    )
     expect(answer.tool_calls).toHaveLength(1)
     expect(answer.tool_calls![0]!.name).toBe("get_weather")
     expectWeather(answer.tool_calls![0]!.args)

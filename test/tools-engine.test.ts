@@ -5,9 +5,16 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import type { ChatMessage, GenerationEvent, GenerationRequest, Thinking, ToolCall, Tools } from "../src/domain/Generation.js"
-import { chatCapabilities, LlamaEngine, renderPrompt } from "../src/services/LlamaEngine.js"
+import type {
+  ChatMessage,
+  GenerationEvent,
+  GenerationRequest,
+  Thinking,
+  ToolCall,
+  Tools
+} from "../src/domain/Generation.js"
 import { Live } from "../src/services/Live.js"
+import { chatCapabilities, LlamaEngine, renderPrompt } from "../src/services/LlamaEngine.js"
 import { SHARED_MODELS, testConfigLayer } from "./support/models.js"
 
 /**
@@ -39,7 +46,15 @@ const make = (dir: string, name: string, options: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) =>
     execFile(
       process.execPath,
-      [shared("tools/make-model.mjs"), "--preset", "chat-tiny", ...options, "--out", path.join(dir, `${name}.gguf`), "--quiet"],
+      [
+        shared("tools/make-model.mjs"),
+        "--preset",
+        "chat-tiny",
+        ...options,
+        "--out",
+        path.join(dir, `${name}.gguf`),
+        "--quiet"
+      ],
       (e) => (e ? reject(e) : resolve())
     )
   )
@@ -48,7 +63,12 @@ const modelDir = Effect.acquireRelease(
   Effect.promise(async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-tools-"))
     for (const [name, [vocab, template]] of Object.entries(MODELS)) {
-      await make(dir, name, ["--tokenizer-from", shared("models/vocab", vocab), "--chat-template-file", shared("models/templates", template)])
+      await make(dir, name, [
+        "--tokenizer-from",
+        shared("models/vocab", vocab),
+        "--chat-template-file",
+        shared("models/templates", template)
+      ])
     }
     await fs.symlink(path.join(SHARED_MODELS, "stories260K.gguf"), path.join(dir, "stories260K.gguf"))
     // chat-tiny's own template: plain ChatML, which says nothing of tools
@@ -75,14 +95,22 @@ const weather = {
 } as const
 const time = {
   name: "get_time",
-  parameters: { type: "object", properties: { zone: { type: "string", maxLength: 8 } }, required: ["zone"], additionalProperties: false }
+  parameters: {
+    type: "object",
+    properties: { zone: { type: "string", maxLength: 8 } },
+    required: ["zone"],
+    additionalProperties: false
+  }
 } as const
 
 const tools = (choice: Tools["choice"], parallel = true): Tools => ({ definitions: [weather, time], choice, parallel })
 
 const ask: ReadonlyArray<ChatMessage> = [{ role: "user", content: "What is the weather in Paris?" }]
 
-const request = (model: string, options: { tools?: Tools; thinking?: Thinking; messages?: ReadonlyArray<ChatMessage>; maxTokens?: number } = {}): GenerationRequest => ({
+const request = (
+  model: string,
+  options: { tools?: Tools; thinking?: Thinking; messages?: ReadonlyArray<ChatMessage>; maxTokens?: number } = {}
+): GenerationRequest => ({
   model,
   prompt: { _tag: "Chat", messages: options.messages ?? ask },
   sampling: { maxTokens: options.maxTokens ?? 120, temperature: 0, stop: [] },
@@ -124,7 +152,11 @@ const doneOf = (e: GenerationEvent | undefined) => (e?._tag === "Done" ? e : und
 
 const history: ReadonlyArray<ChatMessage> = [
   { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\",\"unit\":\"celsius\"}" }] },
+  {
+    role: "assistant",
+    content: "",
+    toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\",\"unit\":\"celsius\"}" }]
+  },
   { role: "tool", content: "{\"temperature\":21}", toolCallId: "call_1" },
   { role: "assistant", content: "It is 21 degrees." },
   { role: "user", content: "And tomorrow?" }
@@ -190,16 +222,28 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
     }))
 
   const markup: Record<string, ReadonlyArray<string>> = {
-    qwen25: ["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>", "<tool_response>\n{\"temperature\": 21}\n</tool_response>"],
+    qwen25: [
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>",
+      "<tool_response>\n{\"temperature\": 21}\n</tool_response>"
+    ],
     hermes: [
       // the template's own tool list, not node-llama-cpp's stand-in documentation
       "Here are the available tools: <tools> {\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"get_weather(city: str, unit: str) - Current weather in a city",
       "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>",
       "<tool_response>\n{\"temperature\": 21}\n</tool_response>"
     ],
-    llama31: ["{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}", "<|start_header_id|>ipython<|end_header_id|>\n\n{\"temperature\": 21}<|eot_id|>"],
-    mistral: ["[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}]", "[TOOL_RESULTS]"],
-    qwen3: ["<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>", "<tool_response>\n{\"temperature\": 21}\n</tool_response>"]
+    llama31: [
+      "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}",
+      "<|start_header_id|>ipython<|end_header_id|>\n\n{\"temperature\": 21}<|eot_id|>"
+    ],
+    mistral: [
+      "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}]",
+      "[TOOL_RESULTS]"
+    ],
+    qwen3: [
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call>",
+      "<tool_response>\n{\"temperature\": 21}\n</tool_response>"
+    ]
   }
   for (const [family, expected] of Object.entries(markup)) {
     it.effect(`${family}: history with a call and its result renders in the template's markup`, () =>
@@ -218,7 +262,10 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
   it.effect("hermes: a schema its template's macros cannot list is documented by node-llama-cpp instead", () =>
     Effect.gen(function*() {
       const untyped: Tools = {
-        definitions: [{ name: "pick", parameters: { type: "object", properties: { colour: { enum: ["red", "blue"] } } } }],
+        definitions: [{
+          name: "pick",
+          parameters: { type: "object", properties: { colour: { enum: ["red", "blue"] } } }
+        }],
         choice: { _tag: "Auto" },
         parallel: true
       }
@@ -247,7 +294,9 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
 
   it.effect("qwen3: a forced call with thinking on starts the answer with the call", () =>
     Effect.gen(function*() {
-      const result = yield* run(request("qwen3", { thinking: { enabled: true }, tools: tools({ _tag: "Required" }, false) }))
+      const result = yield* run(
+        request("qwen3", { thinking: { enabled: true }, tools: tools({ _tag: "Required" }, false) })
+      )
       expect(result.calls.length).toBe(1)
       checkArguments(result.calls[0]!.call)
     }))
@@ -308,12 +357,18 @@ layer(EngineLive, { timeout: 120_000 })("tool calls and thinking through the eng
   it.effect("a schema the grammar cannot enforce names the tool; an unknown named tool names tool_choice", () =>
     Effect.gen(function*() {
       const bad: Tools = {
-        definitions: [weather, { name: "lookup", parameters: { type: "object", properties: { q: { type: "string", pattern: "^a" } } } }],
+        definitions: [weather, {
+          name: "lookup",
+          parameters: { type: "object", properties: { q: { type: "string", pattern: "^a" } } }
+        }],
         choice: { _tag: "Auto" },
         parallel: true
       }
       const failed = yield* Effect.either(run(request("qwen25", { tools: bad })))
-      expect(Either.isLeft(failed) && failed.left).toMatchObject({ _tag: "InvalidRequest", param: "tools.1.function.parameters" })
+      expect(Either.isLeft(failed) && failed.left).toMatchObject({
+        _tag: "InvalidRequest",
+        param: "tools.1.function.parameters"
+      })
       expect(Either.isLeft(failed) && failed.left.message).toMatch(/lookup.*pattern/)
       const unknown = yield* Effect.either(run(request("qwen25", { tools: tools({ _tag: "Named", name: "nope" }) })))
       expect(Either.isLeft(unknown) && unknown.left).toMatchObject({ _tag: "InvalidRequest", param: "tool_choice" })

@@ -1,11 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as NodeLlamaCpp from "node-llama-cpp"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as NodeLlamaCpp from "node-llama-cpp"
 import { HERMES, thoughtOf, toolSyntaxOf } from "../src/services/ChatFormat.js"
 import { endsOf, historyOf } from "../src/services/ChatTemplate.js"
-import { type ParsedEvent, type ParserOptions, ToolCallParser, type ToolSyntax } from "../src/services/ToolCallParser.js"
+import {
+  type ParsedEvent,
+  type ParserOptions,
+  ToolCallParser,
+  type ToolSyntax
+} from "../src/services/ToolCallParser.js"
 
 /**
  * The parser of each template family on canned model output: random test weights never call a
@@ -15,7 +20,8 @@ import { type ParsedEvent, type ParserOptions, ToolCallParser, type ToolSyntax }
  */
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const templateText = (file: string) => fs.readFileSync(path.resolve(repoRoot, "../shared/models/templates", file), "utf8")
+const templateText = (file: string) =>
+  fs.readFileSync(path.resolve(repoRoot, "../shared/models/templates", file), "utf8")
 
 const fromWrapper = (wrapper: NodeLlamaCpp.ChatWrapper): ToolSyntax =>
   toolSyntaxOf(NodeLlamaCpp, wrapper.settings, endsOf(NodeLlamaCpp)(wrapper))
@@ -40,13 +46,17 @@ const validate = (name: string, args: unknown) => {
 /** Feeds `text` in chunks of `size` characters (1: character by character) and collects the events. */
 const parse = (options: Partial<ParserOptions> & Pick<ParserOptions, "calls">, text: string, size = 1) => {
   const parser = new ToolCallParser({ thinking: false, parallel: true, validate, ...options })
-  const events: Array<ParsedEvent> = []
-  for (let i = 0; i < text.length && !parser.done; i += size) events.push(...parser.push(text.slice(i, i + size)))
-  events.push(...parser.end())
+  let events: Array<ParsedEvent> = []
+  for (let i = 0; i < text.length && !parser.done; i += size) {
+    events = events.concat(parser.push(text.slice(i, i + size)))
+  }
+  events = events.concat(parser.end())
   return {
     text: events.flatMap((e) => (e._tag === "Text" ? [e.text] : [])).join(""),
     reasoning: events.flatMap((e) => (e._tag === "Reasoning" ? [e.text] : [])).join(""),
-    calls: events.flatMap((e) => (e._tag === "Call" ? [{ name: e.name, arguments: JSON.parse(e.arguments) as unknown }] : [])),
+    calls: events.flatMap((
+      e
+    ) => (e._tag === "Call" ? [{ name: e.name, arguments: JSON.parse(e.arguments) as unknown }] : [])),
     done: parser.done
   }
 }
@@ -137,7 +147,9 @@ describe("ToolCallParser", () => {
         const several = family.several
         it("several calls in one turn", () => {
           expect(family.syntax().parallel).toBe(true)
-          for (const size of [1, 5, 10_000]) expect(parse({ calls: family.syntax() }, several, size).calls).toEqual([paris, rome])
+          for (const size of [1, 5, 10_000]) {
+            expect(parse({ calls: family.syntax() }, several, size).calls).toEqual([paris, rome])
+          }
         })
 
         it("parallel false: the first call only, and the turn ends there", () => {
@@ -190,14 +202,21 @@ describe("ToolCallParser", () => {
 
     it("an open thought is reasoning up to its end, then the answer", () => {
       for (const size of [1, 4, 10_000]) {
-        const result = parse({ calls: undefined, thought: thought(), thinking: true }, "The user wants 4.\n</think>\n\nIt is 4.", size)
+        const result = parse(
+          { calls: undefined, thought: thought(), thinking: true },
+          "The user wants 4.\n</think>\n\nIt is 4.",
+          size
+        )
         expect(result.reasoning).toBe("The user wants 4.")
         expect(result.text).toBe("It is 4.")
       }
     })
 
     it("a thought never reaches the content, even when it is not closed", () => {
-      const result = parse({ calls: undefined, thought: thought(), thinking: true }, "still thinking <tool_call> about it")
+      const result = parse(
+        { calls: undefined, thought: thought(), thinking: true },
+        "still thinking <tool_call> about it"
+      )
       expect(result.reasoning).toBe("still thinking <tool_call> about it")
       expect(result.text).toBe("")
     })
@@ -252,8 +271,20 @@ describe("ToolCallParser", () => {
         {
           type: "model",
           response: [
-            { type: "functionCall", name: "get_weather", params: { city: "Paris" }, result: "sunny", startsNewChunk: true },
-            { type: "functionCall", name: "get_weather", params: { city: "Rome" }, result: { t: 25 }, startsNewChunk: false }
+            {
+              type: "functionCall",
+              name: "get_weather",
+              params: { city: "Paris" },
+              result: "sunny",
+              startsNewChunk: true
+            },
+            {
+              type: "functionCall",
+              name: "get_weather",
+              params: { city: "Rome" },
+              result: { t: 25 },
+              startsNewChunk: false
+            }
           ]
         },
         { type: "model", response: [] }
@@ -268,7 +299,10 @@ describe("ToolCallParser", () => {
       ])
       expect(history).toEqual([
         { type: "user", text: "stray" },
-        { type: "model", response: ["Checking.", { type: "functionCall", name: "f", params: {}, result: 1, startsNewChunk: true }] },
+        {
+          type: "model",
+          response: ["Checking.", { type: "functionCall", name: "f", params: {}, result: 1, startsNewChunk: true }]
+        },
         { type: "model", response: [] }
       ])
     })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { forcedCallGrammar, gbnfLiteral, prefixRules } from "../src/services/ToolGrammar.js"
-import { validateJson } from "../src/services/SchemaValidator.js"
-import type { PreparedTool } from "../src/services/ToolGrammar.js"
 import { HERMES } from "../src/services/ChatFormat.js"
+import { validateJson } from "../src/services/SchemaValidator.js"
+import { forcedCallGrammar, gbnfLiteral, prefixRules } from "../src/services/ToolGrammar.js"
+import type { PreparedTool } from "../src/services/ToolGrammar.js"
 
 describe("validateJson (the schema subset the grammar enforces)", () => {
   const schema = {
@@ -23,7 +23,17 @@ describe("validateJson (the schema subset the grammar enforces)", () => {
 
   it("accepts valid arguments", () => {
     expect(validateJson(schema, { city: "Rom" })).toBe(true)
-    expect(validateJson(schema, { city: "a🌸b", unit: "c", days: 2, tags: ["x"], at: "2024-01-02", where: { x: 1.5 }, either: 7 })).toBe(true)
+    expect(
+      validateJson(schema, {
+        city: "a🌸b",
+        unit: "c",
+        days: 2,
+        tags: ["x"],
+        at: "2024-01-02",
+        where: { x: 1.5 },
+        either: 7
+      })
+    ).toBe(true)
   })
 
   it("counts characters, not UTF-16 units", () => {
@@ -72,10 +82,14 @@ describe("forced-call grammar", () => {
       gbnf: "root ::= \"{}\""
     })
     const named = forcedCallGrammar(HERMES, [tool("a"), tool("b")], { _tag: "Named", name: "b" }, true)
-    expect(named).toContain("call ::= \"<tool_call>\\n{\\\"name\\\": \\\"\" (\"b\" \"\\\", \\\"arguments\\\": \" t0-root) \"}\\n</tool_call>\"")
+    expect(named).toContain(
+      "call ::= \"<tool_call>\\n{\\\"name\\\": \\\"\" (\"b\" \"\\\", \\\"arguments\\\": \" t0-root) \"}\\n</tool_call>\""
+    )
     expect(named).toContain("root ::= call (\"\\n\" call)*")
     const single = forcedCallGrammar(HERMES, [tool("a"), tool("b")], { _tag: "Required" }, false)
     expect(single).toContain("root ::= call\n")
-    expect(single).toContain("(\"a\" \"\\\", \\\"arguments\\\": \" t0-root | \"b\" \"\\\", \\\"arguments\\\": \" t1-root)")
+    expect(single).toContain(
+      "(\"a\" \"\\\", \\\"arguments\\\": \" t0-root | \"b\" \"\\\", \\\"arguments\\\": \" t1-root)"
+    )
   })
 })

@@ -1,11 +1,11 @@
 import { Command } from "@effect/cli"
+import { VERSION } from "../Version.js"
 import { diagCommand } from "./Diag.js"
 import { generateCommand } from "./Generate.js"
 import { listCommand } from "./List.js"
 import { probeCommand } from "./Probe.js"
 import { serveCommand } from "./Serve.js"
 import { root } from "./Shared.js"
-import { VERSION } from "../Version.js"
 
 export const shimmy = root.pipe(
   Command.withDescription("Local LLM inference server and CLI for GGUF models"),

@@ -2,12 +2,12 @@ import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
+import { formatBytes } from "../Format.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
-import { formatBytes } from "../Format.js"
-import { live, modelDirs, threads } from "./Shared.js"
 import { VERSION } from "../Version.js"
+import { live, modelDirs, threads } from "./Shared.js"
 
 const FEATURES = ["avx", "avx2", "avx512f", "avx512_bf16", "avx_vnni", "fma", "f16c", "neon", "asimd", "sve"]
 
@@ -36,9 +36,13 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
       `cpu           ${cpus[0]?.model ?? "unknown"} (${os.availableParallelism()} cores)`,
       `cpu features  ${(yield* cpuFeatures).join(" ") || "unknown"}`,
       `memory        ${formatBytes(os.totalmem())} total, ${formatBytes(os.freemem())} free`,
-      `threads       ${threadsFor(llama, config.threads)} per context (SHIMMY_THREADS=${config.threads}${usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"})`,
+      `threads       ${threadsFor(llama, config.threads)} per context (SHIMMY_THREADS=${config.threads}${
+        usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"
+      })`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
-      `llama.cpp     ${llama.llamaCppRelease.release} (${llama.buildType}), backend ${llama.gpu === false ? "cpu" : llama.gpu}`,
+      `llama.cpp     ${llama.llamaCppRelease.release} (${llama.buildType}), backend ${
+        llama.gpu === false ? "cpu" : llama.gpu
+      }`,
       `gpu support   ${gpus.filter((g) => g !== false).join(", ") || "none"} (SHIMMY_GPU=${config.gpu})`,
       "model directories:"
     ]
@@ -46,8 +50,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
       lines.push(`  ${s.source.padEnd(12)} ${s.location} ${s.exists ? `(${s.models} models)` : "(not present)"}`)
     }
     yield* Console.log(lines.join("\n"))
-  })
-).pipe(
-  Command.provide((o) => live(o)),
-  Command.withDescription("Show the system, the runtime and where models are looked for")
-)
+  })).pipe(
+    Command.provide((o) => live(o)),
+    Command.withDescription("Show the system, the runtime and where models are looked for")
+  )

@@ -1,5 +1,5 @@
-import { formatBytes } from "../Format.js"
 import type { ModelInfo } from "../domain/Model.js"
+import { formatBytes } from "../Format.js"
 
 export const count = (n: number | undefined): string => {
   if (n === undefined) return "-"

@@ -47,9 +47,12 @@ export const probeCommand = Command.make(
       }
       if (targets.length === 0) yield* Console.log("No models found.")
       if (failures > 0) {
-        return yield* Effect.fail(new GenerationFailed({ model: "probe", reason: `${failures} of ${targets.length} model(s) failed` }))
+        return yield* Effect.fail(
+          new GenerationFailed({ model: "probe", reason: `${failures} of ${targets.length} model(s) failed` })
+        )
       }
     })
 ).pipe(
   Command.provide((o) => live(o)),
-  Command.withDescription("Load a model (all models when none is named), time it and run a short generation"))
+  Command.withDescription("Load a model (all models when none is named), time it and run a short generation")
+)

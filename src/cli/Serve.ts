@@ -2,16 +2,24 @@ import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Config, Console, Duration, Effect, Layer, Option } from "effect"
 import { InvalidRequest } from "../domain/Errors.js"
 import * as Server from "../http/Server.js"
-import { isUsableKey, ServerConfig, type ServerConfigShape, serverSettings, splitOrigins } from "../http/ServerConfig.js"
-import { ModelRegistry } from "../services/ModelRegistry.js"
+import {
+  isUsableKey,
+  ServerConfig,
+  type ServerConfigShape,
+  serverSettings,
+  splitOrigins
+} from "../http/ServerConfig.js"
 import { liveWith } from "../services/Live.js"
 import { LlamaRuntime } from "../services/LlamaRuntime.js"
+import { ModelRegistry } from "../services/ModelRegistry.js"
 import { configOverrides, modelDirs, threads } from "./Shared.js"
 
 const DEFAULT_BIND = `${Server.DEFAULT_HOST}:${Server.DEFAULT_PORT}`
 
 const bind = Options.text("bind").pipe(
-  Options.withDescription(`HOST:PORT to listen on, or "auto" for the first free port from ${Server.DEFAULT_PORT} (env SHIMMY_BIND)`),
+  Options.withDescription(
+    `HOST:PORT to listen on, or "auto" for the first free port from ${Server.DEFAULT_PORT} (env SHIMMY_BIND)`
+  ),
   Options.withFallbackConfig(Config.string("SHIMMY_BIND").pipe(Config.withDefault(DEFAULT_BIND)))
 )
 
@@ -22,45 +30,62 @@ const port = Options.integer("port").pipe(
 )
 
 const parallel = Options.integer("parallel").pipe(
-  Options.withDescription("Sequences per loaded model: requests that decode together (1-64; env SHIMMY_PARALLEL, default 4)"),
+  Options.withDescription(
+    "Sequences per loaded model: requests that decode together (1-64; env SHIMMY_PARALLEL, default 4)"
+  ),
   Options.optional
 )
 
 const maxQueue = Options.integer("max-queue").pipe(
-  Options.withDescription("Requests that may wait for a sequence; beyond, 503 server_busy (env SHIMMY_MAX_QUEUE, default 64)"),
+  Options.withDescription(
+    "Requests that may wait for a sequence; beyond, 503 server_busy (env SHIMMY_MAX_QUEUE, default 64)"
+  ),
   Options.optional
 )
 
 const apiKey = Options.redacted("api-key").pipe(
-  Options.withDescription("Require this key (Authorization: Bearer, x-api-key, or ?api_key= on WebSockets) (env SHIMMY_API_KEY)"),
+  Options.withDescription(
+    "Require this key (Authorization: Bearer, x-api-key, or ?api_key= on WebSockets) (env SHIMMY_API_KEY)"
+  ),
   Options.map(Option.some),
   Options.withFallbackConfig(serverSettings.apiKey)
 )
 
 const corsOrigins = Options.text("cors-origins").pipe(
-  Options.withDescription("Browser origins allowed to call the server, comma-separated, or * (env SHIMMY_CORS_ORIGINS; default none)"),
+  Options.withDescription(
+    "Browser origins allowed to call the server, comma-separated, or * (env SHIMMY_CORS_ORIGINS; default none)"
+  ),
   Options.map(splitOrigins),
   Options.withFallbackConfig(serverSettings.corsOrigins)
 )
 
 const maxBodyBytes = Options.integer("max-body-bytes").pipe(
-  Options.withDescription("Largest request body in bytes; larger ones get 413 (env SHIMMY_MAX_BODY_BYTES, default 1048576)"),
+  Options.withDescription(
+    "Largest request body in bytes; larger ones get 413 (env SHIMMY_MAX_BODY_BYTES, default 1048576)"
+  ),
   Options.withFallbackConfig(serverSettings.maxBodyBytes)
 )
 
 /** Seconds (`10`, `0.5`) or a duration (`500 millis`, `2 minutes`). */
 const parseDuration = (text: string) => {
   const trimmed = text.trim()
-  const decoded = /^\d+(\.\d+)?$/.test(trimmed) ? Option.some(Duration.seconds(Number(trimmed))) : Duration.decodeUnknown(trimmed)
+  const decoded = /^\d+(\.\d+)?$/.test(trimmed)
+    ? Option.some(Duration.seconds(Number(trimmed)))
+    : Duration.decodeUnknown(trimmed)
   return Option.match(decoded, {
-    onNone: () => Effect.fail(`--shutdown-timeout ${JSON.stringify(text)}: expected seconds or a duration like "500 millis"`),
+    onNone: () =>
+      Effect.fail(`--shutdown-timeout ${JSON.stringify(text)}: expected seconds or a duration like "500 millis"`),
     onSome: Effect.succeed
   })
 }
 
 const shutdownTimeout = Options.text("shutdown-timeout").pipe(
-  Options.withDescription("How long in-flight requests may finish after SIGINT/SIGTERM before they are cancelled (env SHIMMY_SHUTDOWN_TIMEOUT, default 10 seconds)"),
-  Options.mapEffect((text) => Effect.mapError(parseDuration(text), (message) => ValidationError.invalidValue(HelpDoc.p(message)))),
+  Options.withDescription(
+    "How long in-flight requests may finish after SIGINT/SIGTERM before they are cancelled (env SHIMMY_SHUTDOWN_TIMEOUT, default 10 seconds)"
+  ),
+  Options.mapEffect((text) =>
+    Effect.mapError(parseDuration(text), (message) => ValidationError.invalidValue(HelpDoc.p(message)))
+  ),
   Options.withFallbackConfig(serverSettings.shutdownTimeout)
 )
 
@@ -86,19 +111,25 @@ export const parseBind = (value: string, portOverride: Option.Option<number>) =>
     }
     if (Option.isSome(portOverride)) {
       if (!validPort(portOverride.value)) {
-        return yield* Effect.fail(new InvalidRequest({ param: "port", reason: `--port ${portOverride.value} is not a port (0-65535)` }))
+        return yield* Effect.fail(
+          new InvalidRequest({ param: "port", reason: `--port ${portOverride.value} is not a port (0-65535)` })
+        )
       }
       return { host, port: portOverride.value } satisfies Server.ListenOptions
     }
     if (portText === "auto") return { host, port: "auto" } satisfies Server.ListenOptions
     const n = Number(portText)
-    if (!/^\d+$/.test(portText) || !validPort(n)) return yield* Effect.fail(badBind(value, `${portText} is not a port (0-65535)`))
+    if (!/^\d+$/.test(portText) || !validPort(n)) {
+      return yield* Effect.fail(badBind(value, `${portText} is not a port (0-65535)`))
+    }
     return { host, port: n } satisfies Server.ListenOptions
   })
 
 const checkRange = (flag: string, value: Option.Option<number>, min: number, max: number) =>
   Option.isSome(value) && (value.value < min || value.value > max)
-    ? Effect.fail(new InvalidRequest({ param: flag, reason: `--${flag} ${value.value} is out of range (${min}-${max})` }))
+    ? Effect.fail(
+      new InvalidRequest({ param: flag, reason: `--${flag} ${value.value} is out of range (${min}-${max})` })
+    )
     : Effect.void
 
 const options = {
@@ -138,7 +169,10 @@ export const serveCommand = Command.make("serve", options, (o) =>
     yield* checkRange("max-body-bytes", Option.some(o.maxBodyBytes), 1, Number.MAX_SAFE_INTEGER)
     if (Option.isSome(o.apiKey) && !isUsableKey(o.apiKey.value)) {
       return yield* Effect.fail(
-        new InvalidRequest({ param: "api-key", reason: "--api-key is empty or only whitespace; give a real key, or leave the flag out" })
+        new InvalidRequest({
+          param: "api-key",
+          reason: "--api-key is empty or only whitespace; give a real key, or leave the flag out"
+        })
       )
     }
     const listen = yield* parseBind(o.bind, o.port)
@@ -154,12 +188,16 @@ export const serveCommand = Command.make("serve", options, (o) =>
     if (Option.isSome(o.apiKey)) lines.push("  API key required (/api/health tells callers without it only its status)")
     if (o.corsOrigins.length > 0) lines.push(`  CORS origins: ${o.corsOrigins.join(", ")}`)
     if (models.length === 0) {
-      lines.push("No models found. Put GGUF files in ./models, set SHIMMY_MODEL_PATHS or pass --model-dirs (see `shimmy diag`).")
+      lines.push(
+        "No models found. Put GGUF files in ./models, set SHIMMY_MODEL_PATHS or pass --model-dirs (see `shimmy diag`)."
+      )
     } else {
       lines.push(`${models.length} model(s):`)
       for (const m of models) {
         const note = m.status === "ok" ? "" : ` [${m.status}${m.reason !== undefined ? `: ${m.reason}` : ""}]`
-        lines.push(`  ${m.name}  (${[m.architecture, m.quantization].filter((s) => s !== undefined).join(" ") || "gguf"})${note}`)
+        lines.push(
+          `  ${m.name}  (${[m.architecture, m.quantization].filter((s) => s !== undefined).join(" ") || "gguf"})${note}`
+        )
       }
     }
     yield* Console.log(lines.join("\n"))
@@ -172,8 +210,7 @@ export const serveCommand = Command.make("serve", options, (o) =>
     // runs until interrupted (SIGINT/SIGTERM); closing the scope drains the server (Server.serve)
     // and then unloads the models
     return yield* Effect.never
-  }).pipe(Effect.scoped)
-).pipe(
-  Command.provide((o) => Layer.merge(liveOf(o), Layer.succeed(ServerConfig, serverConfigOf(o)))),
-  Command.withDescription("Start the HTTP, SSE and WebSocket server")
-)
+  }).pipe(Effect.scoped)).pipe(
+    Command.provide((o) => Layer.merge(liveOf(o), Layer.succeed(ServerConfig, serverConfigOf(o)))),
+    Command.withDescription("Start the HTTP, SSE and WebSocket server")
+  )

@@ -5,7 +5,9 @@ import { type ShimmyConfigShape, splitPaths } from "../services/ShimmyConfig.js"
 
 /** `--model-dirs a,b` (repeatable): model files or directories, instead of SHIMMY_MODEL_PATHS. */
 export const modelDirs = Options.text("model-dirs").pipe(
-  Options.withDescription("Model files or directories to search (comma-separated, repeatable); default: SHIMMY_MODEL_PATHS"),
+  Options.withDescription(
+    "Model files or directories to search (comma-separated, repeatable); default: SHIMMY_MODEL_PATHS"
+  ),
   Options.repeated,
   Options.map((values) => values.flatMap(splitPaths))
 )

@@ -1,5 +1,5 @@
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect } from "effect"
 import * as os from "node:os"
 import { normalizeArgs, run } from "./Cli.js"

@@ -171,7 +171,10 @@ interface Folding {
 const nothing: Folding = { text: "", reasoning: "", toolCalls: [], done: undefined }
 
 /** Collects a generation's events into its answer (the same stream every rendering runs). */
-export const collect = <E>(model: string, events: Stream.Stream<GenerationEvent, E>): Effect.Effect<Answer, E | GenerationFailed> =>
+export const collect = <E>(
+  model: string,
+  events: Stream.Stream<GenerationEvent, E>
+): Effect.Effect<Answer, E | GenerationFailed> =>
   Stream.runFold(events, nothing, (acc, event): Folding => {
     switch (event._tag) {
       case "Token":

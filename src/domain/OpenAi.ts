@@ -48,7 +48,8 @@ export const strict = { onExcessProperty: "error" } as const
 /** A literal whose mismatch says what is supported instead of echoing the expected value. */
 const only = <L extends string>(literal: L, what: string) =>
   Schema.Literal(literal).annotations({
-    message: (issue) => `${what} of type ${JSON.stringify(issue.actual)} are not supported; only "${literal}" ${what} are`
+    message: (issue) =>
+      `${what} of type ${JSON.stringify(issue.actual)} are not supported; only "${literal}" ${what} are`
   })
 
 export const TextPart = Schema.Struct({ type: only("text", "content parts"), text: Schema.String }).annotations(lenient)
@@ -140,7 +141,9 @@ const samplingFields = {
   presence_penalty: optional(Penalty),
   frequency_penalty: optional(Penalty),
   repeat_penalty: optional(RepeatPenalty),
-  n: optional(Schema.Literal(1).annotations({ message: () => "'n' must be 1: only one choice is generated per request" })),
+  n: optional(
+    Schema.Literal(1).annotations({ message: () => "'n' must be 1: only one choice is generated per request" })
+  ),
   stream: Schema.optionalWith(Schema.Boolean, { nullable: true, default: () => false }),
   stream_options: optional(StreamOptions),
   response_format: optional(ResponseFormat),
@@ -162,11 +165,17 @@ export class ChatCompletionRequest extends Schema.Class<ChatCompletionRequest>("
   reasoning_effort: optional(ReasoningEffort),
   top_logprobs: NotImplemented("top_logprobs", "log probabilities are not implemented"),
   functions: NotImplemented("functions", "the deprecated 'functions' are not implemented; use 'tools'"),
-  function_call: NotImplemented("function_call", "the deprecated 'function_call' is not implemented; use 'tool_choice'", (v) =>
-    isNeutral(v) || v === "none"),
+  function_call: NotImplemented(
+    "function_call",
+    "the deprecated 'function_call' is not implemented; use 'tool_choice'",
+    (v) => isNeutral(v) || v === "none"
+  ),
   audio: NotImplemented("audio", "audio output is not implemented"),
-  modalities: NotImplemented("modalities", "only text output is implemented", (v) =>
-    isNeutral(v) || (Array.isArray(v) && v.length === 1 && v[0] === "text")),
+  modalities: NotImplemented(
+    "modalities",
+    "only text output is implemented",
+    (v) => isNeutral(v) || (Array.isArray(v) && v.length === 1 && v[0] === "text")
+  ),
   prediction: NotImplemented("prediction", "predicted outputs are not implemented"),
   verbosity: NotImplemented("verbosity", "verbosity is not implemented"),
   web_search_options: NotImplemented("web_search_options", "web search is not implemented")
@@ -178,8 +187,11 @@ export class CompletionRequest extends Schema.Class<CompletionRequest>("Completi
   prompt: Schema.Union(Schema.String, Schema.Tuple(Schema.String)),
   echo: NotImplemented("echo", "echo is not implemented"),
   suffix: NotImplemented("suffix", "suffix (insertion) is not implemented", (v) => isNeutral(v) || v === ""),
-  best_of: NotImplemented("best_of", "best_of is not implemented; only one completion is generated", (v) =>
-    isNeutral(v) || v === 1)
+  best_of: NotImplemented(
+    "best_of",
+    "best_of is not implemented; only one completion is generated",
+    (v) => isNeutral(v) || v === 1
+  )
 }) {}
 
 export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingRequest")({

@@ -134,10 +134,13 @@ export const HealthResponse = Schema.Struct({
   models_available: Schema.Number,
   loaded_models: Schema.Array(Schema.String),
   sequences: Sequences,
-  schedulers: Schema.Array(Schema.extend(Schema.Struct({ model: Schema.String }), Schema.Struct({
-    sequences: Schema.Number,
-    free: Schema.Number,
-    queued: Schema.Number
-  })))
+  schedulers: Schema.Array(Schema.extend(
+    Schema.Struct({ model: Schema.String }),
+    Schema.Struct({
+      sequences: Schema.Number,
+      free: Schema.Number,
+      queued: Schema.Number
+    })
+  ))
 })
 export type HealthResponse = typeof HealthResponse.Type

@@ -49,7 +49,9 @@ export const parseJson = (text: string): Effect.Effect<unknown, MalformedBody> =
 
 // a reason quotes what the client sent; a long value is cut, not echoed whole
 const MAX_REASON = 400
-const cut = (text: string) => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}... (${text.length} characters)` : text)
+const cut = (
+  text: string
+) => (text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}... (${text.length} characters)` : text)
 
 /** The first schema issue as `InvalidRequest`, naming the field (`max_tokens`, `stop.2`). */
 export const invalidRequest = (error: ParseResult.ParseError): InvalidRequest => {
@@ -59,16 +61,19 @@ export const invalidRequest = (error: ParseResult.ParseError): InvalidRequest =>
   const message = cut(issue.message)
   if (param.length === 0) return new InvalidRequest({ reason: `the request body must be a JSON object: ${message}` })
   // OpenAI's words for a field no one defines
-  if (issue._tag === "Unexpected") return new InvalidRequest({ param, reason: `unrecognized request argument supplied: ${param}` })
+  if (issue._tag === "Unexpected") {
+    return new InvalidRequest({ param, reason: `unrecognized request argument supplied: ${param}` })
+  }
   // messages that already name their field (a refused field says why)
   if (message.startsWith(`'${param}'`)) return new InvalidRequest({ param, reason: message })
   return new InvalidRequest({ param, reason: `'${param}': ${message}` })
 }
 
 /** Decodes with `schema`, reporting the first wrong field. */
-export const decode = <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>
-(json: unknown): Effect.Effect<A, InvalidRequest> =>
-  Schema.decodeUnknown(schema, { ...options, errors: "first" })(json).pipe(Effect.mapError(invalidRequest))
+export const decode =
+  <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>
+  (json: unknown): Effect.Effect<A, InvalidRequest> =>
+    Schema.decodeUnknown(schema, { ...options, errors: "first" })(json).pipe(Effect.mapError(invalidRequest))
 
 const utf8 = new TextDecoder("utf-8")
 
@@ -123,8 +128,9 @@ export const bodyText: Effect.Effect<string, MalformedBody | BodyTooLarge, HttpS
   })
 
 /** The current request's body as JSON. */
-export const jsonBody: Effect.Effect<unknown, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> = Effect
-  .flatMap(bodyText, parseJson)
+export const jsonBody: Effect.Effect<unknown, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> =
+  Effect
+    .flatMap(bodyText, parseJson)
 
 /** The current request's body, decoded with `schema`. */
 export const bodyAs = <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>

@@ -57,7 +57,11 @@ export const guarded = <E, R>(
 
     // only an allowed origin learns anything: browsers hide the answer from every other one
     const cors: Record<string, string> = originAllowed
-      ? { "access-control-allow-origin": anyOrigin ? "*" : origin, vary: "Origin", "access-control-expose-headers": "retry-after" }
+      ? {
+        "access-control-allow-origin": anyOrigin ? "*" : origin,
+        vary: "Origin",
+        "access-control-expose-headers": "retry-after"
+      }
       : {}
     const refuse = (failure: HttpFailure) => {
       const reply: ErrorReply = replyFor(failure)
@@ -69,7 +73,10 @@ export const guarded = <E, R>(
     // since browsers enforce nothing on WebSockets and still send "simple" POSTs
     if (origin !== undefined && !originAllowed) return yield* refuse(new OriginNotAllowed({ origin }))
 
-    if (origin !== undefined && request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
+    if (
+      origin !== undefined && request.method === "OPTIONS" &&
+      request.headers["access-control-request-method"] !== undefined
+    ) {
       const asked = request.headers["access-control-request-headers"]
       return HttpServerResponse.empty({
         status: 204,
@@ -90,7 +97,9 @@ export const guarded = <E, R>(
       const expected = digest(Redacted.value(config.apiKey.value).trim())
       const sent = credentials(request, url)
       if (!sent.some((key) => sameKey(expected, key))) {
-        if (!PUBLIC_PATHS.has(path)) return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
+        if (!PUBLIC_PATHS.has(path)) {
+          return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
+        }
         anonymous = true
       }
     }

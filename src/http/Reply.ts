@@ -24,7 +24,13 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         param: "model"
       }
     case "InvalidRequest":
-      return { status: 400, code: "invalid_request", message: "Request format is invalid", details: error.reason, param: error.param }
+      return {
+        status: 400,
+        code: "invalid_request",
+        message: "Request format is invalid",
+        details: error.reason,
+        param: error.param
+      }
     case "ContextLengthExceeded":
       return {
         status: 400,
@@ -34,7 +40,12 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         param: "prompt"
       }
     case "ModelLoadFailed":
-      return { status: 500, code: "model_load_failed", message: "The model could not be loaded", details: error.message }
+      return {
+        status: 500,
+        code: "model_load_failed",
+        message: "The model could not be loaded",
+        details: error.message
+      }
     case "GenerationFailed":
       return { status: 500, code: "generation_failed", message: "Text generation failed", details: error.message }
     case "ServerBusy":
@@ -48,7 +59,12 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
     case "RuntimeUnavailable":
       return { status: 500, code: "server_error", message: "Internal server error", details: error.message }
     case "RouteNotFound":
-      return { status: 404, code: "not_found", message: "No such endpoint", details: `${error.method} ${error.path} does not exist` }
+      return {
+        status: 404,
+        code: "not_found",
+        message: "No such endpoint",
+        details: `${error.method} ${error.path} does not exist`
+      }
     case "MethodNotAllowed":
       return {
         status: 405,
@@ -91,7 +107,9 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         status: 403,
         code: "forbidden",
         message: "Origin not allowed",
-        details: `requests from ${JSON.stringify(error.origin)} are not allowed; list it in --cors-origins (SHIMMY_CORS_ORIGINS)`
+        details: `requests from ${
+          JSON.stringify(error.origin)
+        } are not allowed; list it in --cors-origins (SHIMMY_CORS_ORIGINS)`
       }
     case "ShuttingDown":
       return {

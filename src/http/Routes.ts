@@ -21,12 +21,17 @@ const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 
 /** A route's path as a pattern: `*` takes the rest, `:name` one segment; a trailing slash is allowed. */
 const patternOf = (path: string): RegExp =>
-  new RegExp(`^${path.split("/").map((part) => part === "*" ? ".*" : part.startsWith(":") ? "[^/]+" : escape(part)).join("/")}/?$`)
+  new RegExp(
+    `^${
+      path.split("/").map((part) => part === "*" ? ".*" : part.startsWith(":") ? "[^/]+" : escape(part)).join("/")
+    }/?$`
+  )
 
 const patterns = routes.map((route) => ({ route, pattern: patternOf(route.path) }))
 
 /** The routes whose path matches, whatever their method. */
-const matching = (path: string): ReadonlyArray<Route> => patterns.filter((p) => p.pattern.test(path)).map((p) => p.route)
+const matching = (path: string): ReadonlyArray<Route> =>
+  patterns.filter((p) => p.pattern.test(path)).map((p) => p.route)
 
 /** The dialect whose format a path's answers use: its route's, else the longest matching prefix's. */
 export const dialectOf = (path: string): Dialect => {
@@ -42,16 +47,19 @@ const withPromptParam = (reply: ErrorReply, promptParam: string | undefined): Er
 
 /** A route's handler with every failure answered in its dialect (interruption is left to the platform). */
 const respond = (route: Route): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HandlerServices> =>
-  Effect.catchAllCause(route.handler, (cause) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      Effect.flatMap(
-        replyForCause(cause, { method: request.method, path: requestUrl(request).pathname }),
-        Option.match({
-          // the client went away: nobody is left to answer
-          onNone: () => Effect.interrupt,
-          onSome: (reply) => Effect.succeed(errorResponse(route.dialect, withPromptParam(reply, route.promptParam)))
-        })
-      )))
+  Effect.catchAllCause(
+    route.handler,
+    (cause) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.flatMap(
+          replyForCause(cause, { method: request.method, path: requestUrl(request).pathname }),
+          Option.match({
+            // the client went away: nobody is left to answer
+            onNone: () => Effect.interrupt,
+            onSome: (reply) => Effect.succeed(errorResponse(route.dialect, withPromptParam(reply, route.promptParam)))
+          })
+        ))
+  )
 
 /** A path no route takes with this method: 405 with `Allow` where another method would do, else 404. */
 const unmatched = Effect.gen(function*() {

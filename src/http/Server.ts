@@ -34,9 +34,12 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
   }
 }
 
-const formatHostPort = (host: string, port: number | string) => host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
+const formatHostPort = (host: string, port: number | string) =>
+  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
 
-const reasonOf = (error: HttpServerError.ServeError): { readonly code: string | undefined; readonly reason: string } => {
+const reasonOf = (
+  error: HttpServerError.ServeError
+): { readonly code: string | undefined; readonly reason: string } => {
   const cause = error.cause as NodeJS.ErrnoException | undefined
   const code = cause?.code
   const reason = code === "EADDRINUSE"

@@ -45,5 +45,8 @@ export class ServerConfig extends Context.Tag("shimmy/http/ServerConfig")<Server
 
   /** The environment's settings with some replaced (the `serve` flags, tests). */
   static readonly withOverrides = (overrides: Partial<ServerConfigShape>) =>
-    Layer.effect(ServerConfig, Effect.map(Config.all(serverSettings), (base): ServerConfigShape => ({ ...base, ...overrides })))
+    Layer.effect(
+      ServerConfig,
+      Effect.map(Config.all(serverSettings), (base): ServerConfigShape => ({ ...base, ...overrides }))
+    )
 }

@@ -50,7 +50,9 @@ export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
     }
     if (headers["sec-websocket-version"]?.trim() !== "13") {
       return yield* Effect.fail(
-        new BadHandshake({ reason: `WebSocket version ${JSON.stringify(headers["sec-websocket-version"] ?? "")} is not supported; use 13` })
+        new BadHandshake({
+          reason: `WebSocket version ${JSON.stringify(headers["sec-websocket-version"] ?? "")} is not supported; use 13`
+        })
       )
     }
     const socket = yield* request.upgrade.pipe(

@@ -5,8 +5,8 @@
  *   Server.layer({ host: "127.0.0.1", port: 11435 }).pipe(
  *     Layer.provide(Layer.merge(liveWith({ modelPaths: ["./models"] }), ServerConfig.fromEnv)))
  */
-export * from "./Failures.js"
 export { type Dialect, type Route } from "./Dialect.js"
+export * from "./Failures.js"
 export { type ErrorReply, replyFor } from "./Reply.js"
 export { dialectOf, router, routes } from "./Routes.js"
 export {

@@ -71,7 +71,11 @@ const beforeEnd = (text: string, ends: ReadonlyArray<string>) => {
 }
 
 /** The call syntax of a wrapper's settings; `ends` are the template's end-of-turn texts. */
-export const toolSyntaxOf = (llamaCpp: typeof NodeLlamaCpp, settings: ChatWrapperSettings, ends: ReadonlyArray<string>): ToolSyntax => {
+export const toolSyntaxOf = (
+  llamaCpp: typeof NodeLlamaCpp,
+  settings: ChatWrapperSettings,
+  ends: ReadonlyArray<string>
+): ToolSyntax => {
   const { call, parallelism, result } = settings.functions
   let callSuffix = markerText(llamaCpp, call.suffix)
   // Llama 3.1/3.2's wrapper closes the call's object in the result's prefix ('}<|eot_id|>...'): the
@@ -115,8 +119,13 @@ export const thoughtOf = (
   const suffix = markerText(llamaCpp, thought.suffix)
   if (suffix.trim() === "") return { thought: undefined, openedOnStart: false }
   const prefix = thought.prefix
-  if (typeof prefix === "object" && !llamaCpp.isLlamaText(prefix)) return { thought: { prefix: "", suffix }, openedOnStart: true }
-  return { thought: { prefix: markerText(llamaCpp, prefix), suffix }, openedOnStart: thought.openOnResponseStart === true }
+  if (typeof prefix === "object" && !llamaCpp.isLlamaText(prefix)) {
+    return { thought: { prefix: "", suffix }, openedOnStart: true }
+  }
+  return {
+    thought: { prefix: markerText(llamaCpp, prefix), suffix },
+    openedOnStart: thought.openOnResponseStart === true
+  }
 }
 
 /** The value, or undefined where making it throws (a template node-llama-cpp cannot run). */
@@ -147,12 +156,15 @@ export const resolveFormat = (
   const jinja = (options: Partial<NodeLlamaCpp.JinjaTemplateChatWrapperOptions>) =>
     new llamaCpp.JinjaTemplateChatWrapper({ template, tokenizer: model.tokenizer, ...options })
   const templateTools: { tools: ReadonlyArray<unknown> } = { tools: [] }
-  const resolved = attempt(() => llamaCpp.resolveChatWrapper(model, { warningLogs: false, fallbackToOtherWrappersOnJinjaError: false }))
+  const resolved = attempt(() =>
+    llamaCpp.resolveChatWrapper(model, { warningLogs: false, fallbackToOtherWrappersOnJinjaError: false })
+  )
   const retried = resolved === undefined && hermesLike
     ? attempt(() => jinja({ additionalRenderParameters: templateTools, functionCallMessageTemplate: HERMES_CALLS }))
     : undefined
   const hermes = retried !== undefined
-  const wrapper: Template = resolved ?? retried ?? llamaCpp.resolveChatWrapper(model, { warningLogs: false, noJinja: true })
+  const wrapper: Template = resolved ?? retried ??
+    llamaCpp.resolveChatWrapper(model, { warningLogs: false, noJinja: true })
   const settings = wrapper.settings
   const harmony = wrapper instanceof llamaCpp.HarmonyChatWrapper
   const { openedOnStart, thought: segment } = thoughtOf(llamaCpp, settings)
@@ -162,13 +174,15 @@ export const resolveFormat = (
   // specialized wrapper (Mistral, DeepSeek, Llama 3.1, ...) was matched against a template that
   // must itself speak of tools, or node-llama-cpp's own syntax would be forced on a model never
   // trained with it
-  const supportsTools = hermes || (isJinja(llamaCpp, wrapper) ? wrapper.usingJinjaFunctionCallTemplate : /\btools?\b/.test(template))
+  const supportsTools = hermes ||
+    (isJinja(llamaCpp, wrapper) ? wrapper.usingJinjaFunctionCallTemplate : /\btools?\b/.test(template))
   const tools = !supportsTools || settings === undefined
     ? undefined
     : hermes
     ? HERMES
     : toolSyntaxOf(llamaCpp, settings, endsOf(wrapper))
-  const switchable = thought !== undefined && isJinja(llamaCpp, wrapper) && wrapper.reasoning !== false && /enable_thinking/.test(template)
+  const switchable = thought !== undefined && isJinja(llamaCpp, wrapper) && wrapper.reasoning !== false &&
+    /enable_thinking/.test(template)
   const withoutThinking: Template = (switchable
     ? attempt(() =>
       jinja({
@@ -218,7 +232,9 @@ export const templateToolsOf = (functions: ChatModelFunctions): ReadonlyArray<un
     const properties = params.properties
     if (typeof properties === "object" && properties !== null) {
       params.properties = Object.fromEntries(
-        Object.entries(properties).map(([k, v]) => [k, typeof v === "object" && v !== null ? { description: "", ...v } : v])
+        Object.entries(properties).map((
+          [k, v]
+        ) => [k, typeof v === "object" && v !== null ? { description: "", ...v } : v])
       )
     }
     return { type: "function", function: { name, description: f.description ?? "", parameters: params } }

@@ -1,12 +1,19 @@
 import { Effect } from "effect"
 import type * as NodeLlamaCpp from "node-llama-cpp"
-import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelFunctions, LlamaModel, LlamaText, Token } from "node-llama-cpp"
+import type {
+  ChatHistoryItem,
+  ChatModelFunctionCall,
+  ChatModelFunctions,
+  LlamaModel,
+  LlamaText,
+  Token
+} from "node-llama-cpp"
 import { GenerationFailed, InvalidRequest } from "../domain/Errors.js"
 import type { ChatMessage, Thinking } from "../domain/Generation.js"
 import { type ChatFormat, resolveFormat, type Template, templateToolsOf } from "./ChatFormat.js"
-import type { ThoughtSyntax } from "./ToolCallParser.js"
 import { unsupportedCharacters, type VocabularyGuard } from "./Gguf.js"
 import { loadNodeLlamaCpp } from "./LlamaRuntime.js"
+import type { ThoughtSyntax } from "./ToolCallParser.js"
 
 /** A conversation rendered for one model: the prompt tokens and where its template ends a turn. */
 export interface RenderedChat {
@@ -39,13 +46,18 @@ export const genericTemplate = ({ LlamaText, SpecialToken }: typeof NodeLlamaCpp
     const last = chatHistory.at(-1)
     const open = last?.type === "model" ? last : undefined
     const lines = (open === undefined ? chatHistory : chatHistory.slice(0, -1)).map((item) => {
-      const text = item.type === "model" ? item.response.filter((r) => typeof r === "string").join("") : LlamaText.fromJSON(item.text).toString()
+      const text = item.type === "model"
+        ? item.response.filter((r) => typeof r === "string").join("")
+        : LlamaText.fromJSON(item.text).toString()
       return `${roleTitle[item.type]}: ${text}\n`
     })
     const continued = open?.response.filter((r) => typeof r === "string").join("") ?? ""
     return {
       contextText: LlamaText([...lines, continued.length > 0 ? `Assistant: ${continued}` : "Assistant:"]),
-      stopGenerationTriggers: [LlamaText(new SpecialToken("EOS")), ...["User:", "System:", "Assistant:"].map((t) => LlamaText(`\n${t}`))]
+      stopGenerationTriggers: [
+        LlamaText(new SpecialToken("EOS")),
+        ...["User:", "System:", "Assistant:"].map((t) => LlamaText(`\n${t}`))
+      ]
     }
   }
 })
@@ -56,7 +68,9 @@ const formats = new WeakMap<LlamaModel, ChatFormat>()
 /** End-of-turn texts of a template, from a minimal rendering. */
 export const endsOf = (llamaCpp: typeof NodeLlamaCpp) => (wrapper: Template): ReadonlyArray<string> => {
   try {
-    const state = wrapper.generateContextState({ chatHistory: [{ type: "user", text: "x" }, { type: "model", response: [] }] })
+    const state = wrapper.generateContextState({
+      chatHistory: [{ type: "user", text: "x" }, { type: "model", response: [] }]
+    })
     return state.stopGenerationTriggers.map((t) => textOf(llamaCpp, t).trim()).filter((t) => t.length > 0)
   } catch {
     return []
@@ -72,7 +86,13 @@ export const chatFormatFor = (llamaCpp: typeof NodeLlamaCpp, model: LlamaModel):
     ? resolveFormat(llamaCpp, model, template, endsOf(llamaCpp))
     : (() => {
       const generic = genericTemplate(llamaCpp)
-      return { wrapper: generic, withoutThinking: generic, tools: undefined, thought: undefined, thoughtOpenedOnStart: false }
+      return {
+        wrapper: generic,
+        withoutThinking: generic,
+        tools: undefined,
+        thought: undefined,
+        thoughtOpenedOnStart: false
+      }
     })()
   formats.set(model, format)
   return format
@@ -177,7 +197,11 @@ export interface RenderOptions {
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /** `text` less its last `count` characters (as `textOf` counts them). */
-const dropTail = ({ LlamaText: Text, SpecialTokensText }: typeof NodeLlamaCpp, text: LlamaText, count: number): LlamaText => {
+const dropTail = (
+  { LlamaText: Text, SpecialTokensText }: typeof NodeLlamaCpp,
+  text: LlamaText,
+  count: number
+): LlamaText => {
   const values = [...text.values]
   let left = count
   while (left > 0 && values.length > 0) {
@@ -243,7 +267,8 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
     return yield* Effect.fail(
       new InvalidRequest({
         param: "tools",
-        reason: `model '${target.name}' cannot call tools: its chat template (${format.wrapper.wrapperName}) has no tool support`
+        reason:
+          `model '${target.name}' cannot call tools: its chat template (${format.wrapper.wrapperName}) has no tool support`
       })
     )
   }
@@ -252,7 +277,8 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
     return yield* Effect.fail(
       new InvalidRequest({
         param: "reasoning_effort",
-        reason: `model '${target.name}' cannot think: its chat template (${format.wrapper.wrapperName}) has no reasoning`
+        reason:
+          `model '${target.name}' cannot think: its chat template (${format.wrapper.wrapperName}) has no reasoning`
       })
     )
   }
@@ -284,7 +310,10 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
       }
     },
     catch: (cause) =>
-      new InvalidRequest({ param: "messages", reason: `the chat template of '${target.name}' rejected the messages: ${describe(cause)}` })
+      new InvalidRequest({
+        param: "messages",
+        reason: `the chat template of '${target.name}' rejected the messages: ${describe(cause)}`
+      })
   })
   // the template's default is to think (Qwen3, DeepSeek-R1); a forced call begins the answer
   const wantsThought = !switchedOff && options.forceCall !== true
@@ -315,7 +344,9 @@ export const renderChat = Effect.fn("ChatTemplate.render")(function*(
     catch: (cause) => new GenerationFailed({ model: target.name, reason: `tokenization failed: ${describe(cause)}` })
   })
   const bos = target.model.tokens.bos
-  const tokens = target.model.tokens.shouldPrependBosToken && bos !== null && rendered[0] !== bos ? [bos, ...rendered] : rendered
+  const tokens = target.model.tokens.shouldPrependBosToken && bos !== null && rendered[0] !== bos
+    ? [bos, ...rendered]
+    : rendered
 
   const stops: Array<string> = []
   const stopTokens: Array<Token> = []

@@ -140,7 +140,9 @@ export const fromOllama = (root: string) =>
       })
     for (const manifest of yield* walkManifests(manifests, 0)) {
       const [host, namespace, model, tag] = path.relative(manifests, manifest).split(path.sep)
-      const prefix = host === "registry.ollama.ai" ? (namespace === "library" ? "" : `${namespace}/`) : `${host}/${namespace}/`
+      const prefix = host === "registry.ollama.ai"
+        ? (namespace === "library" ? "" : `${namespace}/`)
+        : `${host}/${namespace}/`
       const name = `${prefix}${model}:${tag}`
       const text = yield* Effect.promise(() => fs.readFile(manifest, "utf8").catch(() => ""))
       let parsed: OllamaManifest | undefined

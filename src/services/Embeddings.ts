@@ -37,12 +37,18 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
           const loaded = yield* engine.acquire(name)
           const context = yield* Effect.acquireRelease(
             Effect.tryPromise({
-              try: () => loaded.model.createEmbeddingContext({ contextSize: loaded.contextSize, threads: loaded.threads }),
-              catch: (cause) => new ModelLoadFailed({ model: name, reason: `cannot create an embedding context: ${describe(cause)}` })
+              try: () =>
+                loaded.model.createEmbeddingContext({ contextSize: loaded.contextSize, threads: loaded.threads }),
+              catch: (cause) =>
+                new ModelLoadFailed({ model: name, reason: `cannot create an embedding context: ${describe(cause)}` })
             }),
             (context) => Effect.promise(() => context.dispose())
           )
-          return { context, contextSize: loaded.contextSize, lock: yield* Effect.makeSemaphore(1) } satisfies EmbeddingModel
+          return {
+            context,
+            contextSize: loaded.contextSize,
+            lock: yield* Effect.makeSemaphore(1)
+          } satisfies EmbeddingModel
         }),
       idleTimeToLive: config.modelIdleTimeout
     })
@@ -53,13 +59,17 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
       const tokenized: Array<Array<Token>> = []
       for (const [index, input] of inputs.entries()) {
         const param = inputs.length > 1 ? `input[${index}]` : "input"
-        if (input.length === 0) return yield* Effect.fail(new InvalidRequest({ param, reason: "input must not be empty" }))
+        if (input.length === 0) {
+          return yield* Effect.fail(new InvalidRequest({ param, reason: "input must not be empty" }))
+        }
         const bad = unsupportedCharacters(loaded.registered.vocabulary, input)
         if (bad.length > 0) {
           return yield* Effect.fail(
             new InvalidRequest({
               param,
-              reason: `model '${name}' has no tokens for these characters: ${bad.slice(0, 16).map((c) => JSON.stringify(c)).join(", ")}`
+              reason: `model '${name}' has no tokens for these characters: ${
+                bad.slice(0, 16).map((c) => JSON.stringify(c)).join(", ")
+              }`
             })
           )
         }
@@ -77,7 +87,9 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
         // the count includes the BOS / EOS tokens the embedding context adds
         const length = embedding.context.calculateInputLength(tokens)
         if (length >= embedding.contextSize) {
-          return yield* Effect.fail(new ContextLengthExceeded({ model: name, promptTokens: length, contextSize: embedding.contextSize }))
+          return yield* Effect.fail(
+            new ContextLengthExceeded({ model: name, promptTokens: length, contextSize: embedding.contextSize })
+          )
         }
         const result = yield* embedding.lock.withPermits(1)(
           Effect.tryPromise({

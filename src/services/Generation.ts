@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto"
 import type { LlamaContextSequence, LlamaGrammar, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp"
+import { randomBytes } from "node:crypto"
 import {
   doneEvent,
   type FinishReason,
@@ -13,7 +13,7 @@ import {
 import { loadedNodeLlamaCpp } from "./LlamaRuntime.js"
 import { NO_TOKEN_MESSAGE } from "./SamplerGuard.js"
 import { StopMatcher } from "./StopMatcher.js"
-import { type ParsedEvent, ToolCallParser, type ParserOptions } from "./ToolCallParser.js"
+import { type ParsedEvent, type ParserOptions, ToolCallParser } from "./ToolCallParser.js"
 
 export interface GenerationInput {
   readonly model: LlamaModel
@@ -33,7 +33,11 @@ export interface GenerationInput {
 export const callId = () => `call_${randomBytes(12).toString("hex")}`
 
 /** The parser's events as generation events; the tokens they came from count once, on the first. */
-function* parsed(events: ReadonlyArray<ParsedEvent>, tokens: number, calls: { index: number }): Generator<GenerationEvent> {
+function* parsed(
+  events: ReadonlyArray<ParsedEvent>,
+  tokens: number,
+  calls: { index: number }
+): Generator<GenerationEvent> {
   let left = tokens
   for (const e of events) {
     if (e._tag === "Call") {
@@ -88,7 +92,12 @@ const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>
       }
       : {}),
     ...(input.grammar !== undefined
-      ? { grammarEvaluationState: new (loadedNodeLlamaCpp().LlamaGrammarEvaluationState)({ model: input.model, grammar: input.grammar }) }
+      ? {
+        grammarEvaluationState: new (loadedNodeLlamaCpp().LlamaGrammarEvaluationState)({
+          model: input.model,
+          grammar: input.grammar
+        })
+      }
       : {})
   }
 }
@@ -98,7 +107,10 @@ const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>
  * prompt tokens it keeps. At least one token is left to evaluate anew, so there are logits to
  * sample from.
  */
-export const reusePrefix = async (sequence: LlamaContextSequence, promptTokens: ReadonlyArray<Token>): Promise<number> => {
+export const reusePrefix = async (
+  sequence: LlamaContextSequence,
+  promptTokens: ReadonlyArray<Token>
+): Promise<number> => {
   const history = sequence.contextTokens
   const reusable = Math.min(history.length, promptTokens.length - 1)
   let common = 0
@@ -172,7 +184,9 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   if (generated.length < limit && finish === "length") finish = "stop"
   if (!stoppedByString) {
     // bytes of an unfinished character, then whatever could still have become a stop string
-    const rest = pending.length > 0 ? stop.push(model.detokenize(pending, parser !== undefined, context)) : { emit: "", stopped: false }
+    const rest = pending.length > 0
+      ? stop.push(model.detokenize(pending, parser !== undefined, context))
+      : { emit: "", stopped: false }
     const tail = rest.emit + (rest.stopped ? "" : stop.flush())
     if (rest.stopped) finish = "stop"
     if (parser !== undefined) {

@@ -1,7 +1,7 @@
 import { Data, Effect } from "effect"
 import { GgufFileType } from "node-llama-cpp"
 import { abortReason, truncation } from "./GgufChecks.js"
-import { GgufError, type GgufHeader, type GgufValue, ggmlTypeName, readGgufHeader } from "./GgufReader.js"
+import { ggmlTypeName, GgufError, type GgufHeader, type GgufValue, readGgufHeader } from "./GgufReader.js"
 
 /** What the registry learns from a GGUF header, without loading any weights. */
 export interface GgufSummary {
@@ -42,7 +42,9 @@ const hex = (byte: number) => `<0x${byte.toString(16).toUpperCase().padStart(2, 
  */
 export const vocabularyGuard = (metadata: ReadonlyMap<string, GgufValue>): VocabularyGuard => {
   const list = metadata.get("tokenizer.ggml.tokens")
-  if (metadata.get("tokenizer.ggml.model") !== "llama" || typeof list !== "object" || list.values === undefined) return safe
+  if (metadata.get("tokenizer.ggml.model") !== "llama" || typeof list !== "object" || list.values === undefined) {
+    return safe
+  }
   const tokens = new Set(list.values.filter((t): t is string => typeof t === "string"))
   const bytes = new Set<number>()
   for (let byte = 0; byte < 256; byte++) {

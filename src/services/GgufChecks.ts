@@ -38,7 +38,9 @@ export const abortReason = (header: GgufHeader): string | undefined => {
     return `${key("block_count")} is ${blocks}; llama.cpp needs 1 to ${LLAMA_MAX_LAYERS} layers`
   }
   const embedding = numbersOf(meta.get(key("embedding_length")))?.[0]
-  if (embedding !== undefined && !(embedding >= 1)) return `${key("embedding_length")} is ${embedding}; it must be at least 1`
+  if (embedding !== undefined && !(embedding >= 1)) {
+    return `${key("embedding_length")} is ${embedding}; it must be at least 1`
+  }
 
   if (!RECURRENT.test(architecture)) {
     const heads = meta.get(key("attention.head_count"))

@@ -13,13 +13,33 @@ export class GgufError extends Data.TaggedError("GgufError")<{ readonly reason: 
 
 /** GGUF value types (gguf.h `enum gguf_type`). */
 const T = {
-  UINT8: 0, INT8: 1, UINT16: 2, INT16: 3, UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7,
-  STRING: 8, ARRAY: 9, UINT64: 10, INT64: 11, FLOAT64: 12
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12
 } as const
 
 const SCALAR_BYTES: Record<number, number> = {
-  [T.UINT8]: 1, [T.INT8]: 1, [T.UINT16]: 2, [T.INT16]: 2, [T.UINT32]: 4, [T.INT32]: 4,
-  [T.FLOAT32]: 4, [T.BOOL]: 1, [T.UINT64]: 8, [T.INT64]: 8, [T.FLOAT64]: 8
+  [T.UINT8]: 1,
+  [T.INT8]: 1,
+  [T.UINT16]: 2,
+  [T.INT16]: 2,
+  [T.UINT32]: 4,
+  [T.INT32]: 4,
+  [T.FLOAT32]: 4,
+  [T.BOOL]: 1,
+  [T.UINT64]: 8,
+  [T.INT64]: 8,
+  [T.FLOAT64]: 8
 }
 
 /**
@@ -27,14 +47,41 @@ const SCALAR_BYTES: Record<number, number> = {
  * from ggml-common.h). Ids 4, 5, 31-33 and 36-38 were removed from GGUF files.
  */
 const GGML_TYPES: Record<number, readonly [string, number, number]> = {
-  0: ["F32", 1, 4], 1: ["F16", 1, 2], 2: ["Q4_0", 32, 18], 3: ["Q4_1", 32, 20], 6: ["Q5_0", 32, 22],
-  7: ["Q5_1", 32, 24], 8: ["Q8_0", 32, 34], 9: ["Q8_1", 32, 36], 10: ["Q2_K", 256, 84], 11: ["Q3_K", 256, 110],
-  12: ["Q4_K", 256, 144], 13: ["Q5_K", 256, 176], 14: ["Q6_K", 256, 210], 15: ["Q8_K", 256, 292],
-  16: ["IQ2_XXS", 256, 66], 17: ["IQ2_XS", 256, 74], 18: ["IQ3_XXS", 256, 98], 19: ["IQ1_S", 256, 50],
-  20: ["IQ4_NL", 32, 18], 21: ["IQ3_S", 256, 110], 22: ["IQ2_S", 256, 82], 23: ["IQ4_XS", 256, 136],
-  24: ["I8", 1, 1], 25: ["I16", 1, 2], 26: ["I32", 1, 4], 27: ["I64", 1, 8], 28: ["F64", 1, 8],
-  29: ["IQ1_M", 256, 56], 30: ["BF16", 1, 2], 34: ["TQ1_0", 256, 54], 35: ["TQ2_0", 256, 66],
-  39: ["MXFP4", 32, 17], 40: ["NVFP4", 64, 36], 41: ["Q1_0", 128, 18], 42: ["Q2_0", 64, 18]
+  0: ["F32", 1, 4],
+  1: ["F16", 1, 2],
+  2: ["Q4_0", 32, 18],
+  3: ["Q4_1", 32, 20],
+  6: ["Q5_0", 32, 22],
+  7: ["Q5_1", 32, 24],
+  8: ["Q8_0", 32, 34],
+  9: ["Q8_1", 32, 36],
+  10: ["Q2_K", 256, 84],
+  11: ["Q3_K", 256, 110],
+  12: ["Q4_K", 256, 144],
+  13: ["Q5_K", 256, 176],
+  14: ["Q6_K", 256, 210],
+  15: ["Q8_K", 256, 292],
+  16: ["IQ2_XXS", 256, 66],
+  17: ["IQ2_XS", 256, 74],
+  18: ["IQ3_XXS", 256, 98],
+  19: ["IQ1_S", 256, 50],
+  20: ["IQ4_NL", 32, 18],
+  21: ["IQ3_S", 256, 110],
+  22: ["IQ2_S", 256, 82],
+  23: ["IQ4_XS", 256, 136],
+  24: ["I8", 1, 1],
+  25: ["I16", 1, 2],
+  26: ["I32", 1, 4],
+  27: ["I64", 1, 8],
+  28: ["F64", 1, 8],
+  29: ["IQ1_M", 256, 56],
+  30: ["BF16", 1, 2],
+  34: ["TQ1_0", 256, 54],
+  35: ["TQ2_0", 256, 66],
+  39: ["MXFP4", 32, 17],
+  40: ["NVFP4", 64, 36],
+  41: ["Q1_0", 128, 18],
+  42: ["Q2_0", 64, 18]
 }
 
 /** The name of a ggml tensor type. */
@@ -151,7 +198,9 @@ class Cursor {
   }
 
   private checkLength(length: number, what: string, max: number) {
-    if (length > this.left) throw fail(`${what} needs ${length} bytes at offset ${this.position}, but only ${this.left} are left`)
+    if (length > this.left) {
+      throw fail(`${what} needs ${length} bytes at offset ${this.position}, but only ${this.left} are left`)
+    }
     if (length > max) throw fail(`${what} is ${length} bytes long (at most ${max})`)
     return length
   }
@@ -196,17 +245,28 @@ class Cursor {
     const i = this.at()
     this.position += bytes
     switch (type) {
-      case T.UINT8: return b.readUInt8(i)
-      case T.INT8: return b.readInt8(i)
-      case T.UINT16: return b.readUInt16LE(i)
-      case T.INT16: return b.readInt16LE(i)
-      case T.UINT32: return b.readUInt32LE(i)
-      case T.INT32: return b.readInt32LE(i)
-      case T.FLOAT32: return b.readFloatLE(i)
-      case T.BOOL: return b.readUInt8(i) !== 0
-      case T.UINT64: return b.readBigUInt64LE(i)
-      case T.INT64: return b.readBigInt64LE(i)
-      default: return b.readDoubleLE(i)
+      case T.UINT8:
+        return b.readUInt8(i)
+      case T.INT8:
+        return b.readInt8(i)
+      case T.UINT16:
+        return b.readUInt16LE(i)
+      case T.INT16:
+        return b.readInt16LE(i)
+      case T.UINT32:
+        return b.readUInt32LE(i)
+      case T.INT32:
+        return b.readInt32LE(i)
+      case T.FLOAT32:
+        return b.readFloatLE(i)
+      case T.BOOL:
+        return b.readUInt8(i) !== 0
+      case T.UINT64:
+        return b.readBigUInt64LE(i)
+      case T.INT64:
+        return b.readBigInt64LE(i)
+      default:
+        return b.readDoubleLE(i)
     }
   }
 
@@ -228,11 +288,15 @@ const readArray = async (cursor: Cursor, key: string): Promise<GgufArray> => {
   }
   if (type === T.STRING) {
     if (!keepStrings.has(key)) {
-      for (let i = 0; i < length; i++) if (cursor.tryString(MAX_STRING_BYTES, false) === undefined) await cursor.skipString(`${key}[${i}]`)
+      for (let i = 0; i < length; i++) {
+        if (cursor.tryString(MAX_STRING_BYTES, false) === undefined) await cursor.skipString(`${key}[${i}]`)
+      }
       return { _tag: "Array", type, length, values: undefined }
     }
     const values: Array<string> = new Array(length)
-    for (let i = 0; i < length; i++) values[i] = cursor.tryString(MAX_STRING_BYTES, true) ?? await cursor.string(`${key}[${i}]`)
+    for (let i = 0; i < length; i++) {
+      values[i] = cursor.tryString(MAX_STRING_BYTES, true) ?? await cursor.string(`${key}[${i}]`)
+    }
     return { _tag: "Array", type, length, values }
   }
   if (length > KEEP_NUMBERS) {
@@ -316,7 +380,9 @@ export const readGgufHeader = Effect.fn("GgufReader.readGgufHeader")(function*(p
       Effect.tryPromise({
         try: async () => parse(handle, (await handle.stat()).size),
         catch: (cause) =>
-          cause instanceof GgufError ? cause : fail(`cannot read the file: ${cause instanceof Error ? cause.message : String(cause)}`)
+          cause instanceof GgufError
+            ? cause
+            : fail(`cannot read the file: ${cause instanceof Error ? cause.message : String(cause)}`)
       }),
     (handle) => Effect.promise(() => handle.close())
   )

@@ -47,7 +47,10 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 const unsupported = (path: string, reason: string) =>
-  new InvalidRequest({ param: "response_format", reason: `${reason} (at ${path}); the output could not be guaranteed to match the schema` })
+  new InvalidRequest({
+    param: "response_format",
+    reason: `${reason} (at ${path}); the output could not be guaranteed to match the schema`
+  })
 
 /**
  * Checks that every keyword of a JSON schema is one the grammar enforces and returns the schema
@@ -57,7 +60,10 @@ const unsupported = (path: string, reason: string) =>
 export const toGbnfSchema = (schema: unknown): Either.Either<GbnfJsonSchema, InvalidRequest> => {
   const visit = (node: unknown, path: string): unknown => {
     if (!isRecord(node)) {
-      throw unsupported(path, node === true || node === false ? "boolean schemas are not supported" : "a schema must be an object")
+      throw unsupported(
+        path,
+        node === true || node === false ? "boolean schemas are not supported" : "a schema must be an object"
+      )
     }
     const out: Record<string, unknown> = {}
     for (const [key, value] of Object.entries(node)) {
@@ -71,7 +77,9 @@ export const toGbnfSchema = (schema: unknown): Either.Either<GbnfJsonSchema, Inv
         case "type": {
           const types = Array.isArray(value) ? value : [value]
           const bad = types.find((t) => typeof t !== "string" || !TYPES.has(t))
-          if (bad !== undefined || types.length === 0) throw unsupported(at, `'type' ${JSON.stringify(value)} is not a JSON schema type`)
+          if (bad !== undefined || types.length === 0) {
+            throw unsupported(at, `'type' ${JSON.stringify(value)} is not a JSON schema type`)
+          }
           const composite = types.filter((t) => t === "object" || t === "array")
           if (Array.isArray(value) && composite.length > 0) {
             throw unsupported(at, `'type' lists with 'object' or 'array' are not supported; use 'anyOf'`)
@@ -81,7 +89,12 @@ export const toGbnfSchema = (schema: unknown): Either.Either<GbnfJsonSchema, Inv
         }
         case "format":
           if (typeof value !== "string" || !FORMATS.has(value)) {
-            throw unsupported(at, `JSON schema keyword 'format' with value ${JSON.stringify(value)} is not supported (only date-time, time, date)`)
+            throw unsupported(
+              at,
+              `JSON schema keyword 'format' with value ${
+                JSON.stringify(value)
+              } is not supported (only date-time, time, date)`
+            )
           }
           out[key] = value
           break
@@ -112,7 +125,9 @@ export const toGbnfSchema = (schema: unknown): Either.Either<GbnfJsonSchema, Inv
           out[key] = value
       }
     }
-    if ("oneOf" in out && "anyOf" in node && "oneOf" in node) throw unsupported(path, "'oneOf' and 'anyOf' together are not supported")
+    if ("oneOf" in out && "anyOf" in node && "oneOf" in node) {
+      throw unsupported(path, "'oneOf' and 'anyOf' together are not supported")
+    }
     return out
   }
   try {
@@ -127,7 +142,8 @@ type StopTrigger = LlamaGrammar["stopGenerationTriggers"][number]
 
 // a trigger is a string, a list of strings and tokens, or a LlamaText (a value import of its class
 // would load node-llama-cpp with this module)
-const isLlamaText = (trigger: StopTrigger): trigger is LlamaText => typeof trigger !== "string" && !Array.isArray(trigger)
+const isLlamaText = (trigger: StopTrigger): trigger is LlamaText =>
+  typeof trigger !== "string" && !Array.isArray(trigger)
 
 /**
  * Where a grammar's output ends. node-llama-cpp's JSON-schema grammars end in "\n\n\n\n" followed
@@ -163,7 +179,10 @@ export class Grammar extends Effect.Service<Grammar>()("shimmy/Grammar", {
       return yield* Effect.tryPromise({
         try: (): Promise<LlamaGrammar> => llama.createGrammarForJsonSchema<GbnfJsonSchema>(gbnf),
         catch: (cause) =>
-          new InvalidRequest({ param: "response_format", reason: `the JSON schema cannot be compiled to a grammar: ${describe(cause)}` })
+          new InvalidRequest({
+            param: "response_format",
+            reason: `the JSON schema cannot be compiled to a grammar: ${describe(cause)}`
+          })
       })
     })
     return {

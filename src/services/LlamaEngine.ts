@@ -11,13 +11,13 @@ import {
 import type { GenerationEvent, GenerationRequest, ResponseFormat } from "../domain/Generation.js"
 import { capabilitiesOf } from "./ChatFormat.js"
 import { chatFormatFor, renderChat } from "./ChatTemplate.js"
+import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import { Grammar, grammarStops } from "./Grammar.js"
-import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
-import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
+import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import { guardSampling } from "./SamplerGuard.js"
 import * as SequencePool from "./SequencePool.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
@@ -71,7 +71,10 @@ const toolsOf = Effect.fn("LlamaEngine.tools")(function*(llama: Llama, request: 
   const forced = tools.choice._tag === "Required" || tools.choice._tag === "Named"
   if (forced && request.responseFormat !== undefined && request.responseFormat._tag !== "Text") {
     return yield* Effect.fail(
-      new InvalidRequest({ param: "response_format", reason: "a response format cannot be combined with a forced tool call" })
+      new InvalidRequest({
+        param: "response_format",
+        reason: "a response format cannot be combined with a forced tool call"
+      })
     )
   }
   const prepared = yield* prepareTools(llama, tools)
@@ -82,34 +85,37 @@ const toolsOf = Effect.fn("LlamaEngine.tools")(function*(llama: Llama, request: 
  * A chat request rendered with the model's template, its tools and its thinking; a raw prompt is
  * not rendered (`chat` undefined) and cannot have tools or thinking.
  */
-const renderRequest = Effect.fn("LlamaEngine.render")(function*(llama: Llama, loaded: LoadedModel, request: GenerationRequest) {
-  const offered = yield* toolsOf(llama, request)
-  const prompt = request.prompt
-  if (typeof prompt === "string") {
-    if (offered !== undefined || request.thinking !== undefined) {
-      return yield* Effect.fail(
-        new InvalidRequest({
-          param: offered !== undefined ? "tools" : "reasoning_effort",
-          reason: "tools and thinking need a chat prompt (messages), which the model's chat template renders"
-        })
-      )
+const renderRequest = Effect.fn("LlamaEngine.render")(
+  function*(llama: Llama, loaded: LoadedModel, request: GenerationRequest) {
+    const offered = yield* toolsOf(llama, request)
+    const prompt = request.prompt
+    if (typeof prompt === "string") {
+      if (offered !== undefined || request.thinking !== undefined) {
+        return yield* Effect.fail(
+          new InvalidRequest({
+            param: offered !== undefined ? "tools" : "reasoning_effort",
+            reason: "tools and thinking need a chat prompt (messages), which the model's chat template renders"
+          })
+        )
+      }
+      return { chat: undefined, offered }
     }
-    return { chat: undefined, offered }
+    const chat = yield* renderChat(
+      { name: loaded.registered.info.name, model: loaded.model, vocabulary: loaded.registered.vocabulary },
+      prompt.messages,
+      {
+        functions: offered === undefined ? undefined : functionsOf(offered.prepared),
+        forceCall: offered?.forced,
+        thinking: request.thinking
+      }
+    )
+    return { chat, offered }
   }
-  const chat = yield* renderChat(
-    { name: loaded.registered.info.name, model: loaded.model, vocabulary: loaded.registered.vocabulary },
-    prompt.messages,
-    {
-      functions: offered === undefined ? undefined : functionsOf(offered.prepared),
-      forceCall: offered?.forced,
-      thinking: request.thinking
-    }
-  )
-  return { chat, offered }
-})
+)
 
 /** The prompt a chat request renders to, its text included (tests, diagnostics); nothing is generated. */
-export const renderPrompt = (request: GenerationRequest) => Effect.flatMap(LlamaEngine, (engine) => engine.render(request))
+export const renderPrompt = (request: GenerationRequest) =>
+  Effect.flatMap(LlamaEngine, (engine) => engine.render(request))
 
 /** What a model's chat template supports: tools (and parallel calls), thinking. Loads the model. */
 export const chatCapabilities = (name: string) => Effect.flatMap(LlamaEngine, (engine) => engine.capabilities(name))
@@ -133,10 +139,12 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         }
         // what llama.cpp would abort on is found in a child process, not here
         yield* probe.check(registered)
-        const llama = yield* Effect.mapError(runtime.llama, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
+        const llama = yield* Effect.mapError(runtime.llama, (e) =>
+          new ModelLoadFailed({ model: name, reason: e.message }))
         // generation constructs node-llama-cpp's classes synchronously; a runtime a library user
         // provides may come from their own import of it
-        yield* Effect.mapError(loadNodeLlamaCpp, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
+        yield* Effect.mapError(loadNodeLlamaCpp, (e) =>
+          new ModelLoadFailed({ model: name, reason: e.message }))
         const threads = threadsFor(llama, config.threads)
         const started = Date.now()
         const model = yield* Effect.acquireRelease(
@@ -155,7 +163,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         const context = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: () => model.createContext({ sequences: config.parallel, contextSize, threads }),
-            catch: (cause) => new ModelLoadFailed({ model: name, reason: `cannot create a context: ${describe(cause)}` })
+            catch: (cause) =>
+              new ModelLoadFailed({ model: name, reason: `cannot create a context: ${describe(cause)}` })
           }),
           (context) => Effect.promise(() => context.dispose())
         )
@@ -181,7 +190,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           contextSize,
           threads,
           loadMillis: Date.now() - started,
-          evaluationGarbage: samplerGarbage(model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? VOCABULARY_GUESS),
+          evaluationGarbage: samplerGarbage(
+            model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? VOCABULARY_GUESS
+          ),
           sequence: pool.take,
           free: Effect.map(pool.stats, (p) => p.free)
         } satisfies LoadedModel
@@ -216,20 +227,29 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           },
           catch: (cause) => new GenerationFailed({ model: name, reason: `tokenization failed: ${describe(cause)}` })
         })
-        if (tokens.length === 0) return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "prompt is empty" }))
+        if (tokens.length === 0) {
+          return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "prompt is empty" }))
+        }
         return yield* fits(loaded, tokens)
       })
 
     const fits = (loaded: LoadedModel, tokens: ReadonlyArray<Token>) =>
       tokens.length >= loaded.contextSize
         ? Effect.fail(
-          new ContextLengthExceeded({ model: loaded.registered.info.name, promptTokens: tokens.length, contextSize: loaded.contextSize })
+          new ContextLengthExceeded({
+            model: loaded.registered.info.name,
+            promptTokens: tokens.length,
+            contextSize: loaded.contextSize
+          })
         )
         : Effect.succeed(tokens)
 
     // the binding a loaded model was loaded with (so loaded already)
     const llamaOf = (loaded: LoadedModel) =>
-      Effect.mapError(runtime.llama, (e) => new ModelLoadFailed({ model: loaded.registered.info.name, reason: e.message }))
+      Effect.mapError(
+        runtime.llama,
+        (e) => new ModelLoadFailed({ model: loaded.registered.info.name, reason: e.message })
+      )
 
     const promptOf = (loaded: LoadedModel, request: GenerationRequest) =>
       Effect.gen(function*() {
@@ -239,7 +259,11 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           return { prompt: chat, chat, offered }
         }
         const tokens = yield* tokenize(loaded, typeof request.prompt === "string" ? request.prompt : "")
-        return { prompt: { tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> }, chat, offered }
+        return {
+          prompt: { tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> },
+          chat,
+          offered
+        }
       })
 
     /** What a generation sends to the model: the prompt, its stops, its grammar, how to read the output. */
@@ -248,18 +272,25 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         const { chat, offered, prompt } = yield* promptOf(loaded, request)
         const syntax = chat?.format.tools
         const grammar = offered?.forced === true && syntax !== undefined
-          ? yield* forcedCall(yield* llamaOf(loaded), syntax, offered.prepared, offered.tools.choice, offered.tools.parallel)
+          ? yield* forcedCall(
+            yield* llamaOf(loaded),
+            syntax,
+            offered.prepared,
+            offered.tools.choice,
+            offered.tools.parallel
+          )
           : yield* grammarFor(request.responseFormat)
         // the plain path (no tools, a template that never thinks) is not parsed at all
-        const parse: ParserOptions | undefined = chat === undefined || (offered === undefined && chat.format.thought === undefined)
-          ? undefined
-          : {
-            calls: offered === undefined ? undefined : syntax,
-            thought: chat.format.thought,
-            thinking: chat.thinking,
-            parallel: offered?.tools.parallel ?? false,
-            validate: offered === undefined ? () => undefined : validatorOf(offered.prepared)
-          }
+        const parse: ParserOptions | undefined =
+          chat === undefined || (offered === undefined && chat.format.thought === undefined)
+            ? undefined
+            : {
+              calls: offered === undefined ? undefined : syntax,
+              thought: chat.format.thought,
+              thinking: chat.thinking,
+              parallel: offered?.tools.parallel ?? false,
+              validate: offered === undefined ? () => undefined : validatorOf(offered.prepared)
+            }
         return { prompt, grammar, parse, forced: offered?.forced === true }
       })
 
@@ -290,7 +321,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           // a chat template's end-of-turn markers and a grammar's terminator stop generation like
           // the request's own stops
           const extra = [...prompt.stops, ...grammarStops(grammar)]
-          const sampling = extra.length === 0 ? request.sampling : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
+          const sampling = extra.length === 0
+            ? request.sampling
+            : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
           // the generation runs ahead of its consumer, by up to AHEAD events: the next token is being
           // computed while the last one is rendered and written, a slow consumer gets the waiting
           // events in one chunk, and the mailbox's bound is the back-pressure. Closing the scope
@@ -334,7 +367,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const capabilities = (name: string) =>
       Effect.scoped(Effect.gen(function*() {
         const loaded = yield* acquire(name)
-        const llamaCpp = yield* Effect.mapError(loadNodeLlamaCpp, (e) => new ModelLoadFailed({ model: name, reason: e.message }))
+        const llamaCpp = yield* Effect.mapError(loadNodeLlamaCpp, (e) =>
+          new ModelLoadFailed({ model: name, reason: e.message }))
         return capabilitiesOf(chatFormatFor(llamaCpp, loaded.model))
       })).pipe(Effect.withSpan("LlamaEngine.capabilities", { attributes: { model: name } }))
 
@@ -345,7 +379,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       /** What a model's chat template supports: tools (and parallel calls), thinking. Loads the model. */
       capabilities,
       /** Loads a model now (if it is not yet) and tells how long its load took. */
-      preload: (name: string) => Effect.scoped(Effect.map(acquire(name), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))),
+      preload: (name: string) =>
+        Effect.scoped(Effect.map(acquire(name), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))),
       /** Names of the models in memory. */
       loaded: RcMap.keys(models),
       tokenize: (name: string, text: string) => Effect.scoped(Effect.flatMap(acquire(name), (l) => tokenize(l, text))),

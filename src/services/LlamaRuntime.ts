@@ -130,7 +130,12 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
     // this scope closes after everything that used the binding (the engine, embeddings)
     yield* Effect.addFinalizer(() =>
       Deferred.poll(result).pipe(
-        Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (loaded) => Effect.ignore(Effect.flatMap(loaded, dispose)) }))
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.void,
+            onSome: (loaded) => Effect.ignore(Effect.flatMap(loaded, dispose))
+          })
+        )
       )
     )
     const start = yield* Effect.once(Effect.forkIn(Effect.intoDeferred(load, result), scope))

@@ -72,9 +72,12 @@ const run = (entry: string, modelPath: string, gpu: string) =>
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
     // keep the end: the assert comes last, after whatever llama.cpp logged
     child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString("utf8")).slice(-16_384)))
-    child.on("error", (error) => resume(Effect.succeed({ ok: false, reason: `cannot start a test load: ${describe(error)}`, again: true })))
+    child.on("error", (error) =>
+      resume(Effect.succeed({ ok: false, reason: `cannot start a test load: ${describe(error)}`, again: true })))
     child.on("close", (code, signal) => {
-      const line = stdout.split("\n").find((l) => l.startsWith("{"))
+      const line = stdout.split("\n").find((l) =>
+        l.startsWith("{")
+      )
       if (line !== undefined && code === 0) {
         try {
           resume(Effect.succeed(JSON.parse(line) as Outcome))
@@ -83,7 +86,9 @@ const run = (entry: string, modelPath: string, gpu: string) =>
           // fall through: a child that printed half a line died while printing it
         }
       }
-      const why = `a test load in a child process ${signal !== null ? `was killed by ${signal}` : `exited with code ${code}`}`
+      const why = `a test load in a child process ${
+        signal !== null ? `was killed by ${signal}` : `exited with code ${code}`
+      }`
       const words = lastWords(stderr)
       resume(Effect.succeed({ ok: false, reason: words.length > 0 ? `${why}: ${words}` : why }))
     })
@@ -112,7 +117,10 @@ export class ModelProbe extends Effect.Service<ModelProbe>()("shimmy/ModelProbe"
         Effect.timeoutTo({
           duration: config.probeTimeout,
           onSuccess: (outcome): Outcome => outcome,
-          onTimeout: (): Outcome => ({ ok: false, reason: `a test load did not finish within ${Duration.format(config.probeTimeout)}` })
+          onTimeout: (): Outcome => ({
+            ok: false,
+            reason: `a test load did not finish within ${Duration.format(config.probeTimeout)}`
+          })
         })
       ))
       if (outcome.ok || outcome.again !== true) outcomes.set(key, outcome)

@@ -48,18 +48,25 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
         const first = candidate.files[0]!
         const sizes = yield* Effect.forEach(candidate.files, (f) =>
           Effect.promise(() => fs.stat(f).then((s) => ({ size: s.size, mtime: s.mtimeMs }), () => undefined)))
-        const sizeBytes = sizes.reduce((total, s) => total + (s?.size ?? 0), 0)
-        const key = `${candidate.name}\0${candidate.source}\0${candidate.files.join("\0")}\0${sizes.map((s) => `${s?.size}:${s?.mtime}`).join(",")}`
+        const sizeBytes = sizes.reduce((total, s) =>
+          total + (s?.size ?? 0), 0)
+        const key = `${candidate.name}\0${candidate.source}\0${candidate.files.join("\0")}\0${
+          sizes.map((s) => `${s?.size}:${s?.mtime}`).join(",")
+        }`
         if (headers.has(key)) return headers.get(key)!
         const base = { name: candidate.name, path: first, files: candidate.files, source: candidate.source, sizeBytes }
         const problem = candidate.problem ?? (sizes[0] === undefined ? "file is missing" : undefined)
         const registered: RegisteredModel | null = problem !== undefined
-          ? { info: new ModelInfo({ ...base, status: "unusable", reason: problem, chatTemplate: false }), vocabulary: unusableGuard }
+          ? {
+            info: new ModelInfo({ ...base, status: "unusable", reason: problem, chatTemplate: false }),
+            vocabulary: unusableGuard
+          }
           : yield* summarize(first).pipe(
             // the reader is bounded by the file's size; this bounds a disk that stops answering
             Effect.timeoutFail({
               duration: HEADER_TIMEOUT,
-              onTimeout: () => new GgufError({ reason: `its header could not be read within ${Duration.format(HEADER_TIMEOUT)}` })
+              onTimeout: () =>
+                new GgufError({ reason: `its header could not be read within ${Duration.format(HEADER_TIMEOUT)}` })
             }),
             Effect.map((s): RegisteredModel => ({
               info: new ModelInfo({
@@ -89,14 +96,29 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
       })
 
     const scan = Effect.gen(function*() {
-      const locations: Array<{ source: ModelSource; location: string; find: Effect.Effect<ReadonlyArray<Candidate>> }> = [
-        ...config.modelPaths.map((p) => ({ source: "path" as const, location: path.resolve(p), find: fromPaths([p], "path") })),
-        { source: "models-dir", location: path.resolve(config.modelsDir), find: fromPaths([config.modelsDir], "models-dir") }
-      ]
+      const locations: Array<{ source: ModelSource; location: string; find: Effect.Effect<ReadonlyArray<Candidate>> }> =
+        [
+          ...config.modelPaths.map((p) => ({
+            source: "path" as const,
+            location: path.resolve(p),
+            find: fromPaths([p], "path")
+          })),
+          {
+            source: "models-dir",
+            location: path.resolve(config.modelsDir),
+            find: fromPaths([config.modelsDir], "models-dir")
+          }
+        ]
       if (config.discoverSystem) {
-        locations.push({ source: "huggingface", location: config.huggingFaceCache, find: fromHuggingFace(config.huggingFaceCache) })
+        locations.push({
+          source: "huggingface",
+          location: config.huggingFaceCache,
+          find: fromHuggingFace(config.huggingFaceCache)
+        })
         locations.push({ source: "ollama", location: config.ollamaModels, find: fromOllama(config.ollamaModels) })
-        for (const dir of config.lmStudioDirs) locations.push({ source: "lmstudio", location: dir, find: fromPaths([dir], "lmstudio") })
+        for (const dir of config.lmStudioDirs) {
+          locations.push({ source: "lmstudio", location: dir, find: fromPaths([dir], "lmstudio") })
+        }
       }
       const models: Array<RegisteredModel> = []
       const names = new Set<string>()
@@ -126,8 +148,10 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
       return Option.fromNullable(snap.models.find((m) => keys.includes(m.info.name.toLowerCase())))
     }
 
-    const refresh = SynchronizedRef.updateAndGetEffect(snapshot, () =>
-      scan.pipe(Effect.tap(() => Clock.currentTimeMillis.pipe(Effect.map((now) => (scannedAt = now))))))
+    const refresh = SynchronizedRef.updateAndGetEffect(
+      snapshot,
+      () => scan.pipe(Effect.tap(() => Clock.currentTimeMillis.pipe(Effect.map((now) => (scannedAt = now)))))
+    )
 
     // a burst of requests for unknown names (or for the list) rescans the disks at most once per
     // interval; a rescan stats every file and reads only the headers of changed ones, each bounded
@@ -146,7 +170,8 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
       const rescanned = yield* refreshIfStale
       return yield* Option.match(find(rescanned, name), {
         onSome: Effect.succeed,
-        onNone: () => Effect.fail(new ModelNotFound({ model: name, available: rescanned.models.map((m) => m.info.name) }))
+        onNone: () =>
+          Effect.fail(new ModelNotFound({ model: name, available: rescanned.models.map((m) => m.info.name) }))
       })
     })
 

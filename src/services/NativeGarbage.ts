@@ -42,7 +42,10 @@ export const exposeCollector = (): ((options: { type: "major"; execution: "async
  * Asks for one full collection, off the caller's stack, each time `budget` bytes of native garbage
  * have been added. `collect` is V8's own unless given (tests count with their own).
  */
-export const makeNativeGarbage = (budget: number, collect: (() => void) | undefined = defaultCollect()): NativeGarbage => {
+export const makeNativeGarbage = (
+  budget: number,
+  collect: (() => void) | undefined = defaultCollect()
+): NativeGarbage => {
   let pending = 0
   let collections = 0
   return {

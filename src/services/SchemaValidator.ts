@@ -71,7 +71,9 @@ export const validateJson = (schema: unknown, value: unknown): boolean => {
     }
     if (Array.isArray(v)) {
       const prefix = Array.isArray(s.prefixItems) ? s.prefixItems : []
-      if (v.length < Math.max(num(s.minItems) ?? 0, prefix.length) || v.length > (num(s.maxItems) ?? Infinity)) return false
+      if (v.length < Math.max(num(s.minItems) ?? 0, prefix.length) || v.length > (num(s.maxItems) ?? Infinity)) {
+        return false
+      }
       for (const [i, item] of v.entries()) {
         const itemSchema = i < prefix.length ? prefix[i] : s.items
         if (itemSchema !== undefined && !visit(itemSchema, item, depth + 1)) return false

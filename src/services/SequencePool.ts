@@ -35,7 +35,9 @@ export const make = <A>(
           const taken = Option.isSome(immediate) ? immediate.value : yield* Effect.gen(function*() {
             const admitted = yield* Ref.modify(waiting, (n) => n < options.maxQueue ? [true, n + 1] : [false, n])
             if (!admitted) {
-              return yield* Effect.fail(new ServerBusy({ model: options.model, queued: options.maxQueue, retryAfterSeconds: 1 }))
+              return yield* Effect.fail(
+                new ServerBusy({ model: options.model, queued: options.maxQueue, retryAfterSeconds: 1 })
+              )
             }
             return yield* restore(Queue.take(pool)).pipe(Effect.ensuring(Ref.update(waiting, (n) => n - 1)))
           })

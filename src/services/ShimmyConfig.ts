@@ -41,7 +41,9 @@ export const settings = {
   ollamaModels: Config.string("OLLAMA_MODELS").pipe(Config.withDefault(path.join(home, ".ollama", "models"))),
   lmStudioDirs: pathList("SHIMMY_LMSTUDIO_DIRS").pipe(
     Config.map((dirs) =>
-      dirs.length > 0 ? dirs : [path.join(home, ".lmstudio", "models"), path.join(home, ".cache", "lm-studio", "models")]
+      dirs.length > 0
+        ? dirs
+        : [path.join(home, ".lmstudio", "models"), path.join(home, ".cache", "lm-studio", "models")]
     )
   ),
   discoverSystem: Config.boolean("SHIMMY_DISCOVER_SYSTEM").pipe(Config.withDefault(true)),
@@ -88,5 +90,8 @@ export class ShimmyConfig extends Context.Tag("shimmy/ShimmyConfig")<ShimmyConfi
 
   /** The environment's settings with some replaced (the CLI's options). */
   static readonly withOverrides = (overrides: Partial<ShimmyConfigShape>) =>
-    Layer.effect(ShimmyConfig, Effect.map(Config.all(settings), (base): ShimmyConfigShape => ({ ...base, ...overrides })))
+    Layer.effect(
+      ShimmyConfig,
+      Effect.map(Config.all(settings), (base): ShimmyConfigShape => ({ ...base, ...overrides }))
+    )
 }

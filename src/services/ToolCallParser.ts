@@ -79,7 +79,7 @@ export const matchLoose = (buffer: string, pos: number, literal: string): Match 
     previous = c
     flexible = false
   }
-  if (flexible) while (j < buffer.length && isSpace(buffer[j])) j++
+  if (flexible) { while (j < buffer.length && isSpace(buffer[j])) j++ }
   return { end: j }
 }
 
@@ -133,7 +133,11 @@ export class ToolCallParser {
 
   constructor(private readonly options: ParserOptions) {
     const calls = options.calls
-    this.start = calls === undefined ? "" : calls.sectionPrefix.trim().length > 0 ? calls.sectionPrefix : calls.callPrefix
+    this.start = calls === undefined
+      ? ""
+      : calls.sectionPrefix.trim().length > 0
+      ? calls.sectionPrefix
+      : calls.callPrefix
     this.head = headOf(this.start)
     this.thoughtEnd = options.thought?.suffix.trim() ?? ""
     this.thoughtStart = options.thought?.prefix.trim() ?? ""

@@ -36,7 +36,9 @@ export const prepareTools = Effect.fn("ToolGrammar.prepare")(function*(llama: Ll
   for (const [i, tool] of tools.definitions.entries()) {
     const param = `tools.${i}.function.parameters`
     if (names.has(tool.name)) {
-      return yield* Effect.fail(new InvalidRequest({ param: `tools.${i}.function.name`, reason: `tool '${tool.name}' is defined twice` }))
+      return yield* Effect.fail(
+        new InvalidRequest({ param: `tools.${i}.function.name`, reason: `tool '${tool.name}' is defined twice` })
+      )
     }
     names.add(tool.name)
     const checked = toGbnfSchema(tool.parameters)
@@ -48,7 +50,11 @@ export const prepareTools = Effect.fn("ToolGrammar.prepare")(function*(llama: Ll
     const known = compiled.get(key)
     const gbnf = known ?? (yield* Effect.tryPromise({
       try: () => llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema),
-      catch: (cause) => new InvalidRequest({ param, reason: `tool '${tool.name}': the schema cannot be compiled to a grammar: ${describe(cause)}` })
+      catch: (cause) =>
+        new InvalidRequest({
+          param,
+          reason: `tool '${tool.name}': the schema cannot be compiled to a grammar: ${describe(cause)}`
+        })
     })).grammar
     if (known === undefined) remember(key, gbnf)
     prepared.push({ name: tool.name, description: tool.description, schema, gbnf })
@@ -56,7 +62,12 @@ export const prepareTools = Effect.fn("ToolGrammar.prepare")(function*(llama: Ll
   if (tools.choice._tag === "Named") {
     const named = tools.choice.name
     if (!names.has(named)) {
-      return yield* Effect.fail(new InvalidRequest({ param: "tool_choice", reason: `tool_choice names '${named}', which is not among the tools` }))
+      return yield* Effect.fail(
+        new InvalidRequest({
+          param: "tool_choice",
+          reason: `tool_choice names '${named}', which is not among the tools`
+        })
+      )
     }
   }
   return prepared
@@ -64,7 +75,11 @@ export const prepareTools = Effect.fn("ToolGrammar.prepare")(function*(llama: Ll
 
 /** The functions as the chat template documents them. */
 export const functionsOf = (tools: ReadonlyArray<PreparedTool>): ChatModelFunctions =>
-  Object.fromEntries(tools.map((t) => [t.name, { ...(t.description !== undefined ? { description: t.description } : {}), params: t.schema }]))
+  Object.fromEntries(
+    tools.map((
+      t
+    ) => [t.name, { ...(t.description !== undefined ? { description: t.description } : {}), params: t.schema }])
+  )
 
 /** Arguments as compact JSON text when they validate against the named tool's schema. */
 export const validatorOf = (tools: ReadonlyArray<PreparedTool>) => {
@@ -77,7 +92,9 @@ export const validatorOf = (tools: ReadonlyArray<PreparedTool>) => {
 
 /** A GBNF string literal. */
 export const gbnfLiteral = (text: string): string =>
-  `"${text.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")}"`
+  `"${
+    text.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")
+  }"`
 
 const RULE = /^([A-Za-z0-9_-]+)\s*::=\s*(.*)$/
 // node-llama-cpp's JSON-schema grammars end in newlines that mark the end of the output
@@ -147,7 +164,12 @@ export const forcedCallGrammar = (
   const several = parallel && syntax.parallel
   return [
     `root ::= ${
-      seq(lit(syntax.sectionPrefix), "call", several ? `(${seq(lit(syntax.betweenCalls), "call")})*` : "", lit(syntax.sectionSuffix))
+      seq(
+        lit(syntax.sectionPrefix),
+        "call",
+        several ? `(${seq(lit(syntax.betweenCalls), "call")})*` : "",
+        lit(syntax.sectionSuffix)
+      )
     }`,
     `call ::= ${seq(lit(syntax.callPrefix), `(${alternatives})`, lit(syntax.callSuffix))}`,
     ...parts.map((p) => p.rules)
@@ -165,6 +187,7 @@ export const forcedCall = Effect.fn("ToolGrammar.forcedCall")(function*(
   const text = forcedCallGrammar(syntax, tools, choice, parallel)
   return yield* Effect.tryPromise({
     try: (): Promise<LlamaGrammar> => llama.createGrammar({ grammar: text }),
-    catch: (cause) => new InvalidRequest({ param: "tools", reason: `the tools cannot be compiled to a grammar: ${describe(cause)}` })
+    catch: (cause) =>
+      new InvalidRequest({ param: "tools", reason: `the tools cannot be compiled to a grammar: ${describe(cause)}` })
   })
 })

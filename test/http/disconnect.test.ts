@@ -52,7 +52,11 @@ layer(TestServer.layerWith({ parallel: 1, maxQueue: 0 }))("client disconnects", 
       const { url } = yield* TestServer
       const controller = new AbortController()
       const response = yield* Effect.promise(() =>
-        fetch(`${url}/api/generate`, { method: "POST", body: JSON.stringify({ ...LONG, stream: true }), signal: controller.signal })
+        fetch(`${url}/api/generate`, {
+          method: "POST",
+          body: JSON.stringify({ ...LONG, stream: true }),
+          signal: controller.signal
+        })
       )
       expect(response.status).toBe(200)
       const reader = response.body!.getReader()
@@ -65,7 +69,11 @@ layer(TestServer.layerWith({ parallel: 1, maxQueue: 0 }))("client disconnects", 
     Effect.gen(function*() {
       const { url } = yield* TestServer
       const controller = new AbortController()
-      const pending = fetch(`${url}/api/generate`, { method: "POST", body: JSON.stringify(LONG), signal: controller.signal })
+      const pending = fetch(`${url}/api/generate`, {
+        method: "POST",
+        body: JSON.stringify(LONG),
+        signal: controller.signal
+      })
         .catch(() => undefined)
       yield* pause(150)
       controller.abort()
@@ -78,7 +86,9 @@ layer(TestServer.layerWith({ parallel: 1, maxQueue: 0 }))("client disconnects", 
       const { url, wsUrl } = yield* TestServer
       const ws = new WebSocket(`${wsUrl}/ws/generate`)
       yield* Effect.async<void>((resume) => void ws.once("open", () => resume(Effect.void)))
-      const firstToken = Effect.async<unknown>((resume) => void ws.once("message", (data) => resume(Effect.succeed(JSON.parse(String(data))))))
+      const firstToken = Effect.async<unknown>((resume) =>
+        void ws.once("message", (data) => resume(Effect.succeed(JSON.parse(String(data)))))
+      )
       ws.send(JSON.stringify(LONG))
       expect(yield* firstToken).toEqual({ token: expect.any(String) })
       ws.close()

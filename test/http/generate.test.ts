@@ -44,7 +44,12 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
     it.effect("answers the spec's shape with real token counts and finish_reason length", () =>
       Effect.gen(function*() {
         const { url } = yield* TestServer
-        const response = yield* post(`${url}/api/generate`, { model: MODEL, prompt: PROMPT, max_tokens: 8, temperature: 0 })
+        const response = yield* post(`${url}/api/generate`, {
+          model: MODEL,
+          prompt: PROMPT,
+          max_tokens: 8,
+          temperature: 0
+        })
         expect(response.status).toBe(200)
         expect(response.headers.get("content-type")).toMatch(/^application\/json/)
         const body = yield* json(response)
@@ -63,7 +68,12 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
       Effect.gen(function*() {
         const { url } = yield* TestServer
         const expected = yield* engineAnswer(PROMPT, 48)
-        const body = yield* post(`${url}/api/generate`, { model: MODEL, prompt: PROMPT, max_tokens: 48, temperature: 0 }).pipe(
+        const body = yield* post(`${url}/api/generate`, {
+          model: MODEL,
+          prompt: PROMPT,
+          max_tokens: 48,
+          temperature: 0
+        }).pipe(
           Effect.flatMap(json)
         )
         expect(body.choices[0].text).toBe(expected.text)
@@ -107,7 +117,13 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
     it.effect("streams chunks, a last chunk with finish_reason and usage, then [DONE]", () =>
       Effect.gen(function*() {
         const { url } = yield* TestServer
-        const response = yield* post(`${url}/api/generate`, { model: MODEL, prompt: PROMPT, max_tokens: 24, temperature: 0, stream: true })
+        const response = yield* post(`${url}/api/generate`, {
+          model: MODEL,
+          prompt: PROMPT,
+          max_tokens: 24,
+          temperature: 0,
+          stream: true
+        })
         expect(response.status).toBe(200)
         expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
         expect(response.headers.get("cache-control")).toBe("no-cache")
@@ -162,7 +178,13 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
       Effect.gen(function*() {
         const { url } = yield* TestServer
         const started = performance.now()
-        const response = yield* post(`${url}/api/generate`, { model: MODEL, prompt: PROMPT, max_tokens: 1500, temperature: 0, stream: true })
+        const response = yield* post(`${url}/api/generate`, {
+          model: MODEL,
+          prompt: PROMPT,
+          max_tokens: 1500,
+          temperature: 0,
+          stream: true
+        })
         const reader = response.body!.getReader()
         const first = yield* Effect.promise(() => reader.read())
         const firstAt = performance.now() - started
@@ -263,7 +285,10 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
     it.effect("a character a guarded model cannot tokenize is a clean 400, and the server lives on", () =>
       Effect.gen(function*() {
         const { url } = yield* TestServer
-        const error = yield* post(`${url}/api/generate`, { model: "TinyStories-656K-Q8_0", prompt: "Once upon a time 🦙" }).pipe(
+        const error = yield* post(`${url}/api/generate`, {
+          model: "TinyStories-656K-Q8_0",
+          prompt: "Once upon a time 🦙"
+        }).pipe(
           Effect.flatMap((r) => expectError(r, 400, "invalid_request"))
         )
         expect(error.details).toContain("🦙")
@@ -274,7 +299,9 @@ layer(TestServer.layer)("POST /api/generate", (it) => {
     it.effect("an unknown route is 404 and a wrong method 405, in the error format", () =>
       Effect.gen(function*() {
         const { url } = yield* TestServer
-        yield* Effect.promise(() => fetch(`${url}/api/nothing`)).pipe(Effect.flatMap((r) => expectError(r, 404, "not_found")))
+        yield* Effect.promise(() => fetch(`${url}/api/nothing`)).pipe(
+          Effect.flatMap((r) => expectError(r, 404, "not_found"))
+        )
         const wrong = yield* Effect.promise(() => fetch(`${url}/api/generate`))
         expect(wrong.headers.get("allow")).toBe("POST")
         yield* expectError(wrong, 405, "method_not_allowed")

@@ -1,8 +1,8 @@
+import { Option, Redacted } from "effect"
 import { spawnSync } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Option, Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { postJson } from "../support/clients.js"
 import { hermetic } from "../support/env.js"
@@ -58,7 +58,10 @@ describe("hostile requests", () => {
         expect(answer.status, `${endpoint} ${key}`).toBe(400)
         expect(answer.body.error).toMatchObject({ param: key, code: "invalid_request", type: "invalid_request_error" })
       }
-      const seed = await postJson(`${server.url}/api/generate`, `{"${key}":1,"model":"stories260K","prompt":"Once","max_tokens":2}`)
+      const seed = await postJson(
+        `${server.url}/api/generate`,
+        `{"${key}":1,"model":"stories260K","prompt":"Once","max_tokens":2}`
+      )
       expect(seed.status).toBe(200)
     }
   })
@@ -72,7 +75,7 @@ describe("hostile requests", () => {
       [
         "/v1/chat/completions",
         `{"model":"stories260K","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":${
-          '{"items":'.repeat(3000)
+          "{\"items\":".repeat(3000)
         }{}${"}".repeat(3000)}}}}`
       ]
     ]
@@ -85,7 +88,10 @@ describe("hostile requests", () => {
   })
 
   it("a huge wrong-typed value is not echoed back whole", async () => {
-    const answer = await postJson(`${server.url}/api/generate`, `{"model":"stories260K","prompt":[${"1,".repeat(150_000)}1]}`)
+    const answer = await postJson(
+      `${server.url}/api/generate`,
+      `{"model":"stories260K","prompt":[${"1,".repeat(150_000)}1]}`
+    )
     expect(answer.status).toBe(400)
     expect(answer.body.error.details).toMatch(/^'prompt': Expected string/)
     expect(JSON.stringify(answer.body).length).toBeLessThan(1000)
@@ -104,15 +110,22 @@ describe("hostile requests", () => {
     const cases = [
       ["Upgrade: websocket\r\nConnection: keep-alive\r\n", 426],
       ["Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n", 400],
-      ["Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n", 400]
+      [
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n",
+        400
+      ]
     ] as const
     for (const [headers, status] of cases) {
       const answer = await raw(server.port, get(headers))
       expect(answer, headers).toMatch(new RegExp(`^HTTP/1.1 ${status} `))
       expect(answer).toMatch(/content-type: application\/json/i)
-      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: { code: "invalid_request" } })
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+        error: { code: "invalid_request" }
+      })
     }
-    expect((await postJson(`${server.url}/api/generate`, { model: "stories260K", prompt: "Once", max_tokens: 2 })).status).toBe(200)
+    expect(
+      (await postJson(`${server.url}/api/generate`, { model: "stories260K", prompt: "Once", max_tokens: 2 })).status
+    ).toBe(200)
   })
 
   it("with an API key, /api/health tells a caller without it only the status", async () => {
@@ -120,11 +133,16 @@ describe("hostile requests", () => {
     expect(anonymous).toEqual({ status: "healthy" })
     const wrong = await (await fetch(`${keyed.url}/api/health`, { headers: { "x-api-key": "" } })).json()
     expect(wrong).toEqual({ status: "healthy" })
-    const known: any = await (await fetch(`${keyed.url}/api/health`, { headers: { authorization: "Bearer sesame" } })).json()
+    const known: any = await (await fetch(`${keyed.url}/api/health`, { headers: { authorization: "Bearer sesame" } }))
+      .json()
     expect(known.sequences).toBeDefined()
     expect(known.loaded_models).toBeDefined()
     // an empty key header is no key
-    expect((await postJson(`${keyed.url}/api/generate`, { model: "stories260K", prompt: "x" }, { headers: { "x-api-key": "" } })).status)
+    expect(
+      (await postJson(`${keyed.url}/api/generate`, { model: "stories260K", prompt: "x" }, {
+        headers: { "x-api-key": "" }
+      })).status
+    )
       .toBe(401)
   })
 })

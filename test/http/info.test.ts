@@ -10,7 +10,10 @@ const getJson = (url: string) =>
 
 const generate = (url: string, model: string) =>
   Effect.promise(() =>
-    fetch(`${url}/api/generate`, { method: "POST", body: JSON.stringify({ model, prompt: "Once", max_tokens: 2, temperature: 0 }) })
+    fetch(`${url}/api/generate`, {
+      method: "POST",
+      body: JSON.stringify({ model, prompt: "Once", max_tokens: 2, temperature: 0 })
+    })
       .then((r) => r.json())
   )
 
@@ -34,7 +37,8 @@ layer(TestServer.layer)("GET /api/models and /api/health", (it) => {
       expect(status).toBe(200)
       const ids = body.models.map((m: any) => m.id)
       expect(ids.sort()).toEqual(
-        ["TinyStories-656K-Q4_0", "TinyStories-656K-Q8_0", "TinyStories-656K-f32", "llama-2-tiny-random", "stories260K"].sort()
+        ["TinyStories-656K-Q4_0", "TinyStories-656K-Q8_0", "TinyStories-656K-f32", "llama-2-tiny-random", "stories260K"]
+          .sort()
       )
       for (const m of body.models) {
         expect(typeof m.name).toBe("string")

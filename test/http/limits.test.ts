@@ -20,7 +20,10 @@ const chunkedUntilAnswered = (url: string, chunk: Buffer, most: number) =>
       answered = true
       let text = ""
       response.on("data", (d) => (text += d))
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text), sent, headers: response.headers }))
+      response.on(
+        "end",
+        () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text), sent, headers: response.headers })
+      )
     })
     // the server closing the connection after its answer may fail the rest of the upload
     request.on("error", (e) => (answered ? undefined : reject(e)))
@@ -31,7 +34,7 @@ const chunkedUntilAnswered = (url: string, chunk: Buffer, most: number) =>
       }
       if (!answered) request.end()
     }
-    request.write('{"model":"stories260K","prompt":"')
+    request.write("{\"model\":\"stories260K\",\"prompt\":\"")
     pump()
   })
 
@@ -46,12 +49,17 @@ describe("limits", () => {
     const big = JSON.stringify({ model: MODEL, prompt: "a".repeat(MiB) })
     const api = await postJson(`${server.url}/api/generate`, big)
     expect(api.status).toBe(413)
-    expect(api.body).toEqual({ error: { code: "request_too_large", message: expect.any(String), details: expect.stringContaining("1048576") } })
+    expect(api.body).toEqual({
+      error: { code: "request_too_large", message: expect.any(String), details: expect.stringContaining("1048576") }
+    })
     const v1 = await postJson(`${server.url}/v1/completions`, big)
     expect(v1.status).toBe(413)
     expect(v1.body.error).toMatchObject({ code: "request_too_large", type: "invalid_request_error" })
     // just under the limit is read and answered
-    const fits = await postJson(`${server.url}/api/generate`, JSON.stringify({ model: MODEL, prompt: "a".repeat(MiB - 100), max_tokens: 1 }))
+    const fits = await postJson(
+      `${server.url}/api/generate`,
+      JSON.stringify({ model: MODEL, prompt: "a".repeat(MiB - 100), max_tokens: 1 })
+    )
     expect(fits.status).toBe(400)
     expect(fits.body.error.code).toBe("context_length_exceeded")
   })
@@ -80,7 +88,8 @@ describe("limits", () => {
     const api = await postJson(`${server.url}/api/generate`, { model: MODEL, prompt })
     expect(api.status).toBe(400)
     expect(api.body.error.code).toBe("context_length_exceeded")
-    const [, tokens, context] = /The prompt is (\d+) tokens, which does not fit in the context of (\d+) tokens/.exec(api.body.error.details) ?? []
+    const [, tokens, context] =
+      /The prompt is (\d+) tokens, which does not fit in the context of (\d+) tokens/.exec(api.body.error.details) ?? []
     expect(Number(tokens)).toBeGreaterThan(CONTEXT)
     expect(Number(context)).toBe(CONTEXT)
 
@@ -90,8 +99,16 @@ describe("limits", () => {
 
     const completion = await postJson(`${server.url}/v1/completions`, { model: MODEL, prompt })
     expect(completion.status).toBe(400)
-    expect(completion.body.error).toMatchObject({ code: "context_length_exceeded", param: "prompt", message: expect.stringContaining(`${CONTEXT} tokens`) })
-    const chat = await postJson(`${server.url}/v1/chat/completions`, { model: MODEL, messages: [{ role: "user", content: prompt }], stream: true })
+    expect(completion.body.error).toMatchObject({
+      code: "context_length_exceeded",
+      param: "prompt",
+      message: expect.stringContaining(`${CONTEXT} tokens`)
+    })
+    const chat = await postJson(`${server.url}/v1/chat/completions`, {
+      model: MODEL,
+      messages: [{ role: "user", content: prompt }],
+      stream: true
+    })
     expect(chat.status).toBe(400)
     expect(chat.body.error).toMatchObject({ code: "context_length_exceeded", param: "messages" })
 
@@ -102,16 +119,31 @@ describe("limits", () => {
   })
 
   it("a generation that reaches the end of the context stops with finish_reason length", async () => {
-    const api = await postJson(`${server.url}/api/generate`, { model: MODEL, prompt: "Once upon a time", max_tokens: 1000, temperature: 0 })
+    const api = await postJson(`${server.url}/api/generate`, {
+      model: MODEL,
+      prompt: "Once upon a time",
+      max_tokens: 1000,
+      temperature: 0
+    })
     expect(api.status).toBe(200)
     expect(api.body.choices[0].finish_reason).toBe("length")
     expect(api.body.usage.total_tokens).toBe(CONTEXT)
 
-    const sse = await postSse(`${server.url}/api/generate`, { model: MODEL, prompt: "Once upon a time", max_tokens: 1000, temperature: 0, stream: true })
+    const sse = await postSse(`${server.url}/api/generate`, {
+      model: MODEL,
+      prompt: "Once upon a time",
+      max_tokens: 1000,
+      temperature: 0,
+      stream: true
+    })
     expect(sseText(sse.events)).toMatchObject({ finish: "length", done: true, text: api.body.choices[0].text })
 
     // OpenAI's default is no limit but the context
-    const completion = await postJson(`${server.url}/v1/completions`, { model: MODEL, prompt: "Once upon a time", temperature: 0 })
+    const completion = await postJson(`${server.url}/v1/completions`, {
+      model: MODEL,
+      prompt: "Once upon a time",
+      temperature: 0
+    })
     expect(completion.body.choices[0].finish_reason).toBe("length")
     expect(completion.body.usage.total_tokens).toBe(CONTEXT)
   })

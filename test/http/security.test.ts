@@ -22,7 +22,9 @@ describe("API key", () => {
       const answer = await postJson(`${server.url}/api/generate`, GENERATE, { headers })
       expect(answer.status).toBe(401)
       expect(answer.headers.get("www-authenticate")).toBe("Bearer")
-      expect(answer.body).toEqual({ error: { code: "unauthorized", message: expect.any(String), details: expect.any(String) } })
+      expect(answer.body).toEqual({
+        error: { code: "unauthorized", message: expect.any(String), details: expect.any(String) }
+      })
     }
     expect((await fetch(`${server.url}/api/models`)).status).toBe(401)
     // unknown paths too: nothing is learnt about the server without the key
@@ -32,7 +34,9 @@ describe("API key", () => {
   })
 
   it("accepts the key as a Bearer token, as x-api-key, and on WebSockets as ?api_key= or a header", async () => {
-    for (const headers of [{ authorization: `Bearer ${KEY}` }, { authorization: `bearer ${KEY}` }, { "x-api-key": KEY }]) {
+    for (
+      const headers of [{ authorization: `Bearer ${KEY}` }, { authorization: `bearer ${KEY}` }, { "x-api-key": KEY }]
+    ) {
       const answer = await postJson(`${server.url}/api/generate`, GENERATE, { headers })
       expect(answer.status).toBe(200)
     }
@@ -63,7 +67,11 @@ describe("API key", () => {
       error: { message: expect.any(String), type: "authentication_error", param: null, code: "unauthorized" }
     })
     const right = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: KEY, maxRetries: 0 })
-    const chat = await right.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Hi" }], max_tokens: 2 })
+    const chat = await right.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "Hi" }],
+      max_tokens: 2
+    })
     expect(chat.choices[0]!.message.role).toBe("assistant")
   })
 })
@@ -84,7 +92,11 @@ describe("CORS", () => {
   const preflight = (url: string, origin: string) =>
     fetch(`${url}/v1/chat/completions`, {
       method: "OPTIONS",
-      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" }
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type"
+      }
     })
 
   it("a listed origin's preflight is answered, and its requests carry Access-Control-Allow-Origin", async () => {
@@ -99,7 +111,9 @@ describe("CORS", () => {
     expect(generated.status).toBe(200)
     expect(generated.headers.get("access-control-allow-origin")).toBe(ALLOWED)
     // errors too, so the page can read them
-    const error = await postJson(`${listed.url}/api/generate`, { model: "nope", prompt: "x" }, { headers: { origin: ALLOWED } })
+    const error = await postJson(`${listed.url}/api/generate`, { model: "nope", prompt: "x" }, {
+      headers: { origin: ALLOWED }
+    })
     expect(error.status).toBe(404)
     expect(error.headers.get("access-control-allow-origin")).toBe(ALLOWED)
   })

@@ -8,16 +8,20 @@ import * as Sse from "../../src/http/Sse.js"
 // failures in the middle of a stream cannot be provoked through the real engine on demand, so
 // the renderer is fed a stream that fails after its first token
 const render = (stream: Stream.Stream<GenerationEvent, EngineError>) =>
-  Stream.runCollect(Sse.render(stream, Render.chunks, Render.dialect, { method: "POST", path: "/api/generate" })).pipe(Effect.map(Chunk.toReadonlyArray))
+  Stream.runCollect(Sse.render(stream, Render.chunks, Render.dialect, { method: "POST", path: "/api/generate" })).pipe(
+    Effect.map(Chunk.toReadonlyArray)
+  )
 
 describe("SSE rendering of /api/generate", () => {
   it.effect("a complete generation: chunks, a last chunk with finish_reason and usage, [DONE]", () =>
     Effect.gen(function*() {
-      const frames = yield* render(Stream.make(tokenEvent("Hé", 1), tokenEvent("llo\n", 2), doneEvent("stop", Usage.of(3, 3))))
+      const frames = yield* render(
+        Stream.make(tokenEvent("Hé", 1), tokenEvent("llo\n", 2), doneEvent("stop", Usage.of(3, 3)))
+      )
       expect(frames).toEqual([
-        'data: {"choices":[{"text":"Hé","index":0}]}\n\n',
-        'data: {"choices":[{"text":"llo\\n","index":0}]}\n\n',
-        'data: {"choices":[{"text":"","index":0,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":3,"total_tokens":6}}\n\n',
+        "data: {\"choices\":[{\"text\":\"Hé\",\"index\":0}]}\n\n",
+        "data: {\"choices\":[{\"text\":\"llo\\n\",\"index\":0}]}\n\n",
+        "data: {\"choices\":[{\"text\":\"\",\"index\":0,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}\n\n",
         "data: [DONE]\n\n"
       ])
     }))
@@ -30,15 +34,21 @@ describe("SSE rendering of /api/generate", () => {
       const frames = yield* render(failing)
       expect(frames).toHaveLength(3)
       expect(JSON.parse(frames[1]!.slice(6))).toEqual({
-        error: { code: "generation_failed", message: "Text generation failed", details: "Generation with 'm' failed: decode failed" }
+        error: {
+          code: "generation_failed",
+          message: "Text generation failed",
+          details: "Generation with 'm' failed: decode failed"
+        }
       })
       expect(frames[2]).toBe("data: [DONE]\n\n")
     }))
 
   it.effect("a defect is a server_error event that leaks nothing", () =>
     Effect.gen(function*() {
-      const frames = yield* render(Stream.make(tokenEvent("Once", 1)).pipe(Stream.concat(Stream.die(new Error("secret internals")))))
-      expect(frames[1]).toContain('"code":"server_error"')
+      const frames = yield* render(
+        Stream.make(tokenEvent("Once", 1)).pipe(Stream.concat(Stream.die(new Error("secret internals"))))
+      )
+      expect(frames[1]).toContain("\"code\":\"server_error\"")
       expect(frames.join("")).not.toContain("secret")
       expect(frames[2]).toBe("data: [DONE]\n\n")
     }))

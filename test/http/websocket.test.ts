@@ -40,7 +40,8 @@ const connect = (url: string) =>
           if (frame.done === true || frame.error !== undefined) return got
         }
       })
-      const send = (message: unknown) => Effect.sync(() => ws.send(typeof message === "string" ? message : JSON.stringify(message)))
+      const send = (message: unknown) =>
+        Effect.sync(() => ws.send(typeof message === "string" ? message : JSON.stringify(message)))
       return { ws, send, receive, answer }
     })
   )
@@ -91,7 +92,11 @@ layer(TestServer.layer)("WebSocket /ws/generate", (it) => {
       const client = yield* connect(`${wsUrl}/ws/generate`)
       yield* client.send("{not json")
       const [malformed] = yield* client.answer
-      expect(malformed.error).toEqual({ code: "invalid_request", message: expect.any(String), details: expect.stringMatching(/JSON/) })
+      expect(malformed.error).toEqual({
+        code: "invalid_request",
+        message: expect.any(String),
+        details: expect.stringMatching(/JSON/)
+      })
       yield* client.send({ model: MODEL, prompt: PROMPT, max_tokens: "x" })
       const [wrongType] = yield* client.answer
       expect(wrongType.error.code).toBe("invalid_request")

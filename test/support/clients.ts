@@ -81,7 +81,10 @@ export const openSocket = (url: string, options: WebSocket.ClientOptions = {}) =
     const ws = new WebSocket(url, options)
     ws.once("open", () => resolve(ws))
     ws.once("error", reject)
-    ws.once("unexpected-response", (_request, response) => reject(new Error(`unexpected response ${response.statusCode}`)))
+    ws.once(
+      "unexpected-response",
+      (_request, response) => reject(new Error(`unexpected response ${response.statusCode}`))
+    )
   })
 
 /** Sends one request on a socket and collects frames until `done` or `error`. */

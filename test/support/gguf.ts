@@ -7,10 +7,17 @@ import * as fs from "node:fs"
  */
 
 export type Value =
-  | { readonly type: "u32" | "i32" | "f32" | "u64" | "u8" | "i8" | "u16" | "i16" | "f64" | "i64"; readonly value: number | bigint }
+  | {
+    readonly type: "u32" | "i32" | "f32" | "u64" | "u8" | "i8" | "u16" | "i16" | "f64" | "i64"
+    readonly value: number | bigint
+  }
   | { readonly type: "bool"; readonly value: boolean }
   | { readonly type: "string"; readonly value: string }
-  | { readonly type: "array"; readonly element: number; readonly value: ReadonlyArray<number | bigint | boolean | string> }
+  | {
+    readonly type: "array"
+    readonly element: number
+    readonly value: ReadonlyArray<number | bigint | boolean | string>
+  }
 
 export interface Tensor {
   readonly name: string
@@ -41,19 +48,32 @@ export const readGguf = (file: string): Gguf => {
   }
   const scalar = (t: number): number | bigint | boolean | string => {
     switch (SCALARS[t]) {
-      case "u8": return (p += 1, b.readUInt8(p - 1))
-      case "i8": return (p += 1, b.readInt8(p - 1))
-      case "u16": return (p += 2, b.readUInt16LE(p - 2))
-      case "i16": return (p += 2, b.readInt16LE(p - 2))
-      case "u32": return u32()
-      case "i32": return (p += 4, b.readInt32LE(p - 4))
-      case "f32": return (p += 4, b.readFloatLE(p - 4))
-      case "bool": return (p += 1, b.readUInt8(p - 1) !== 0)
-      case "string": return str()
-      case "u64": return u64()
-      case "i64": return (p += 8, b.readBigInt64LE(p - 8))
-      case "f64": return (p += 8, b.readDoubleLE(p - 8))
-      default: throw new Error(`type ${t}`)
+      case "u8":
+        return (p += 1, b.readUInt8(p - 1))
+      case "i8":
+        return (p += 1, b.readInt8(p - 1))
+      case "u16":
+        return (p += 2, b.readUInt16LE(p - 2))
+      case "i16":
+        return (p += 2, b.readInt16LE(p - 2))
+      case "u32":
+        return u32()
+      case "i32":
+        return (p += 4, b.readInt32LE(p - 4))
+      case "f32":
+        return (p += 4, b.readFloatLE(p - 4))
+      case "bool":
+        return (p += 1, b.readUInt8(p - 1) !== 0)
+      case "string":
+        return str()
+      case "u64":
+        return u64()
+      case "i64":
+        return (p += 8, b.readBigInt64LE(p - 8))
+      case "f64":
+        return (p += 8, b.readDoubleLE(p - 8))
+      default:
+        throw new Error(`type ${t}`)
     }
   }
   if (b.toString("latin1", 0, 4) !== "GGUF") throw new Error(`${file} is not a GGUF`)
@@ -110,19 +130,43 @@ class Writer {
   scalar(t: number, v: number | bigint | boolean | string) {
     const b = Buffer.alloc(8)
     switch (SCALARS[t]) {
-      case "u8": b.writeUInt8(Number(v)); return this.push(b.subarray(0, 1))
-      case "i8": b.writeInt8(Number(v)); return this.push(b.subarray(0, 1))
-      case "u16": b.writeUInt16LE(Number(v)); return this.push(b.subarray(0, 2))
-      case "i16": b.writeInt16LE(Number(v)); return this.push(b.subarray(0, 2))
-      case "u32": b.writeUInt32LE(Number(v)); return this.push(b.subarray(0, 4))
-      case "i32": b.writeInt32LE(Number(v)); return this.push(b.subarray(0, 4))
-      case "f32": b.writeFloatLE(Number(v)); return this.push(b.subarray(0, 4))
-      case "bool": b.writeUInt8(v === true ? 1 : 0); return this.push(b.subarray(0, 1))
-      case "string": return this.str(String(v))
-      case "u64": b.writeBigUInt64LE(BigInt(v as number)); return this.push(b)
-      case "i64": b.writeBigInt64LE(BigInt(v as number)); return this.push(b)
-      case "f64": b.writeDoubleLE(Number(v)); return this.push(b)
-      default: throw new Error(`type ${t}`)
+      case "u8":
+        b.writeUInt8(Number(v))
+        return this.push(b.subarray(0, 1))
+      case "i8":
+        b.writeInt8(Number(v))
+        return this.push(b.subarray(0, 1))
+      case "u16":
+        b.writeUInt16LE(Number(v))
+        return this.push(b.subarray(0, 2))
+      case "i16":
+        b.writeInt16LE(Number(v))
+        return this.push(b.subarray(0, 2))
+      case "u32":
+        b.writeUInt32LE(Number(v))
+        return this.push(b.subarray(0, 4))
+      case "i32":
+        b.writeInt32LE(Number(v))
+        return this.push(b.subarray(0, 4))
+      case "f32":
+        b.writeFloatLE(Number(v))
+        return this.push(b.subarray(0, 4))
+      case "bool":
+        b.writeUInt8(v === true ? 1 : 0)
+        return this.push(b.subarray(0, 1))
+      case "string":
+        return this.str(String(v))
+      case "u64":
+        b.writeBigUInt64LE(BigInt(v as number))
+        return this.push(b)
+      case "i64":
+        b.writeBigInt64LE(BigInt(v as number))
+        return this.push(b)
+      case "f64":
+        b.writeDoubleLE(Number(v))
+        return this.push(b)
+      default:
+        throw new Error(`type ${t}`)
     }
   }
   concat() {

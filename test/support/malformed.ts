@@ -21,7 +21,8 @@ export const writeMalformed = (dir: string): ReadonlyArray<Malformed> => {
   if (tokens?.type !== "array") throw new Error("stories260K has no token list")
   const list = tokens.value as ReadonlyArray<string>
   const write = (name: string, bytes: Buffer) => fs.writeFileSync(path.join(dir, `${name}.gguf`), bytes)
-  const variant = (name: string, changes: Record<string, Value | undefined>) => write(name, writeGguf(withMetadata(stories, changes)))
+  const variant = (name: string, changes: Record<string, Value | undefined>) =>
+    write(name, writeGguf(withMetadata(stories, changes)))
 
   variant("heads-0", { "llama.attention.head_count": u32(0) })
   variant("kv-heads-0", { "llama.attention.head_count_kv": u32(0) })
@@ -30,7 +31,11 @@ export const writeMalformed = (dir: string): ReadonlyArray<Malformed> => {
   variant("empty-vocab", { "tokenizer.ggml.tokens": { type: "array", element: 8, value: list.map(() => "") } })
   // <0x0A> becomes <0x0a>: no byte token for any byte is found by the name llama.cpp looks up
   variant("renamed-bytes", {
-    "tokenizer.ggml.tokens": { type: "array", element: 8, value: list.map((t) => /^<0x[0-9A-F]{2}>$/.test(t) ? t.toLowerCase() : t) }
+    "tokenizer.ggml.tokens": {
+      type: "array",
+      element: 8,
+      value: list.map((t) => /^<0x[0-9A-F]{2}>$/.test(t) ? t.toLowerCase() : t)
+    }
   })
 
   const good = writeGguf(stories)

@@ -5,7 +5,9 @@ import { fileURLToPath } from "node:url"
 import { ShimmyConfig, type ShimmyConfigShape } from "../../src/services/ShimmyConfig.js"
 
 /** `../shared/models` beside the repository (its real path: discovery resolves symlinks), read in place. */
-export const SHARED_MODELS = fs.realpathSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models"))
+export const SHARED_MODELS = fs.realpathSync(
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models")
+)
 export const sharedModel = (file: string) => path.join(SHARED_MODELS, file)
 
 /** A complete configuration for tests: nothing from the environment or the user's stores. */

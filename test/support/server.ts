@@ -27,10 +27,14 @@ export const modelsDir = path.resolve(repoRoot, "../shared/models")
  * (fastest on a small machine), no system stores.
  */
 export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}) =>
-  Layer.succeed(ShimmyConfig, completeConfig({ modelPaths: [modelsDir], parallel: 4, maxQueue: 64, contextSize: 4096, ...overrides }))
+  Layer.succeed(
+    ShimmyConfig,
+    completeConfig({ modelPaths: [modelsDir], parallel: 4, maxQueue: 64, contextSize: 4096, ...overrides })
+  )
 
 /** The `Live` layer as `shimmy serve` builds it, over the test config. */
-export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) => Live.pipe(Layer.provideMerge(testConfig(overrides)))
+export const testServices = (overrides: Partial<ShimmyConfigShape> = {}) =>
+  Live.pipe(Layer.provideMerge(testConfig(overrides)))
 
 /**
  * Server settings for tests, not from the environment: open, no CORS, the 1 MiB body limit, and

@@ -55,7 +55,9 @@ const formatOf = (format: ResponseFormat | undefined): DomainFormat | undefined 
 const callOf = (call: MessageToolCall): ToolCall => ({
   id: call.id,
   name: call.function.name,
-  arguments: typeof call.function.arguments === "string" ? call.function.arguments : JSON.stringify(call.function.arguments)
+  arguments: typeof call.function.arguments === "string"
+    ? call.function.arguments
+    : JSON.stringify(call.function.arguments)
 })
 
 /** The conversation the engine renders with the model's chat template. */
@@ -79,7 +81,9 @@ const messagesOf = (request: ChatCompletionRequest): Effect.Effect<ReadonlyArray
         }
         case "tool": {
           if (message.tool_call_id === undefined) {
-            return yield* Effect.fail(invalid(`messages.${i}.tool_call_id`, `'messages.${i}.tool_call_id' is required for a tool message`))
+            return yield* Effect.fail(
+              invalid(`messages.${i}.tool_call_id`, `'messages.${i}.tool_call_id' is required for a tool message`)
+            )
           }
           const name = callNames.get(message.tool_call_id) ?? message.name
           messages.push({ role: "tool", content: content ?? "", toolCallId: message.tool_call_id, name })
@@ -105,7 +109,9 @@ const toolsOf = (request: ChatCompletionRequest): Effect.Effect<Tools | undefine
     const choice = request.tool_choice
     if (tools.length === 0) {
       if (choice !== undefined && choice !== "none" && choice !== "auto") {
-        return yield* Effect.fail(invalid("tool_choice", "'tool_choice' asks for a tool call, but no 'tools' are given"))
+        return yield* Effect.fail(
+          invalid("tool_choice", "'tool_choice' asks for a tool call, but no 'tools' are given")
+        )
       }
       return undefined
     }
@@ -118,7 +124,10 @@ const toolsOf = (request: ChatCompletionRequest): Effect.Effect<Tools | undefine
     }
     if (typeof choice === "object" && !names.has(choice.function.name)) {
       return yield* Effect.fail(
-        invalid("tool_choice", `'tool_choice' names '${choice.function.name}', which is not among the tools: ${[...names].join(", ")}`)
+        invalid(
+          "tool_choice",
+          `'tool_choice' names '${choice.function.name}', which is not among the tools: ${[...names].join(", ")}`
+        )
       )
     }
     return {

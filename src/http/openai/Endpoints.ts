@@ -22,13 +22,18 @@ const chatCompletions = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* chatRequest
   const events = engine.generate(yield* chatGeneration(request))
-  if (!request.stream) return HttpServerResponse.unsafeJson(Render.chatCompletion(request.model, yield* collect(request.model, events)))
+  if (!request.stream) {
+    return HttpServerResponse.unsafeJson(Render.chatCompletion(request.model, yield* collect(request.model, events)))
+  }
   const chunks = Render.chatChunks(request.model, request.stream_options?.include_usage === true)
   // the role comes first, then the generation's chunks: an error before its first event still
   // gets its status code
   const started = yield* Sse.started(events)
   return Sse.response(
-    Stream.concat(Stream.make(Sse.data(chunks.opening)), Sse.render(started, chunks.frames, Render.dialect, yield* whereOf))
+    Stream.concat(
+      Stream.make(Sse.data(chunks.opening)),
+      Sse.render(started, chunks.frames, Render.dialect, yield* whereOf)
+    )
   )
 })
 
@@ -36,7 +41,9 @@ const completions = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* completionRequest
   const events = engine.generate(completionGeneration(request))
-  if (!request.stream) return HttpServerResponse.unsafeJson(Render.completion(request.model, yield* collect(request.model, events)))
+  if (!request.stream) {
+    return HttpServerResponse.unsafeJson(Render.completion(request.model, yield* collect(request.model, events)))
+  }
   const frames = Render.completionChunks(request.model, request.stream_options?.include_usage === true)
   return yield* Sse.answer(events, frames, Render.dialect, yield* whereOf)
 })
@@ -81,7 +88,13 @@ export const routes: ReadonlyArray<Route> = [
     promptParam: "messages",
     summary: "Chat completion (JSON, or SSE chunks), with tools and reasoning"
   },
-  { method: "POST", path: "/v1/completions", dialect, handler: completions, summary: "Text completion (JSON, or SSE chunks)" },
+  {
+    method: "POST",
+    path: "/v1/completions",
+    dialect,
+    handler: completions,
+    summary: "Text completion (JSON, or SSE chunks)"
+  },
   { method: "POST", path: "/v1/embeddings", dialect, handler: embeddings, promptParam: "input", summary: "Embeddings" },
   { method: "GET", path: "/v1/models", dialect, handler: listModels, summary: "The usable models" },
   { method: "GET", path: "/v1/models/*", dialect, handler: retrieveModel, summary: "One model" }

@@ -119,7 +119,17 @@ export const chatChunks = (model: string, includeUsage: boolean) => {
           return [
             chunk({}, event.finishReason),
             ...(includeUsage
-              ? [{ id, object: "chat.completion.chunk", created, model, system_fingerprint: null, choices: [], usage: event.usage } as const]
+              ? [
+                {
+                  id,
+                  object: "chat.completion.chunk",
+                  created,
+                  model,
+                  system_fingerprint: null,
+                  choices: [],
+                  usage: event.usage
+                } as const
+              ]
               : [])
           ]
       }

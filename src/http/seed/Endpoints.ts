@@ -54,8 +54,26 @@ const socket = WebSocket.endpoint({
 })
 
 export const routes: ReadonlyArray<Route> = [
-  { method: "POST", path: "/api/generate", dialect: Render.dialect, handler: generate, summary: "Generate text (JSON, or SSE)" },
+  {
+    method: "POST",
+    path: "/api/generate",
+    dialect: Render.dialect,
+    handler: generate,
+    summary: "Generate text (JSON, or SSE)"
+  },
   { method: "GET", path: "/api/models", dialect: Render.dialect, handler: models, summary: "The models found" },
-  { method: "GET", path: "/api/health", dialect: Render.dialect, handler: health, summary: "Status, memory, sequences" },
-  { method: "GET", path: "/ws/generate", dialect: Render.dialect, handler: socket, summary: "Generate over a WebSocket" }
+  {
+    method: "GET",
+    path: "/api/health",
+    dialect: Render.dialect,
+    handler: health,
+    summary: "Status, memory, sequences"
+  },
+  {
+    method: "GET",
+    path: "/ws/generate",
+    dialect: Render.dialect,
+    handler: socket,
+    summary: "Generate over a WebSocket"
+  }
 ]
