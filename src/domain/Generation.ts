@@ -25,6 +25,32 @@ export interface Sampling {
 export const stopList = (stop: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> =>
   stop === undefined ? [] : typeof stop === "string" ? [stop] : stop
 
+/** The snake_case sampling fields dialects share (the seed API, OpenAI; Ollama's options too). */
+export interface SamplingFields {
+  readonly top_p?: number | undefined
+  readonly top_k?: number | undefined
+  readonly min_p?: number | undefined
+  readonly seed?: number | undefined
+  readonly stop?: string | ReadonlyArray<string> | undefined
+  readonly repeat_penalty?: number | undefined
+  readonly presence_penalty?: number | undefined
+  readonly frequency_penalty?: number | undefined
+}
+
+/** The sampling of a request's shared fields, with the token limit and temperature it resolved. */
+export const samplingFrom = (fields: SamplingFields, maxTokens: number, temperature: number): Sampling => ({
+  maxTokens,
+  temperature,
+  topP: fields.top_p,
+  topK: fields.top_k,
+  minP: fields.min_p,
+  seed: fields.seed,
+  stop: stopList(fields.stop),
+  repeatPenalty: fields.repeat_penalty,
+  presencePenalty: fields.presence_penalty,
+  frequencyPenalty: fields.frequency_penalty
+})
+
 /** A call the model made: `arguments` is JSON text (an object that validates against the tool's parameters). */
 export interface ToolCall {
   readonly id: string

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { type Sampling, stopList, Usage } from "./Generation.js"
+import { type Sampling, samplingFrom, Usage } from "./Generation.js"
 
 const Probability = Schema.Number.pipe(Schema.finite(), Schema.between(0, 1))
 const Penalty = Schema.Number.pipe(Schema.finite(), Schema.between(-2, 2))
@@ -34,18 +34,8 @@ export class GenerateRequest extends Schema.Class<GenerateRequest>("GenerateRequ
 }) {}
 
 /** The sampling a seed API request asks for (HTTP, WebSocket and the CLI alike). */
-export const samplingOf = (request: GenerateRequest): Sampling => ({
-  maxTokens: request.max_tokens,
-  temperature: request.temperature,
-  topP: request.top_p,
-  topK: request.top_k,
-  minP: request.min_p,
-  seed: request.seed,
-  stop: stopList(request.stop),
-  repeatPenalty: request.repeat_penalty,
-  presencePenalty: request.presence_penalty,
-  frequencyPenalty: request.frequency_penalty
-})
+export const samplingOf = (request: GenerateRequest): Sampling =>
+  samplingFrom(request, request.max_tokens, request.temperature)
 
 /** The seed API's wire types: `spec/API.md`, plus the fields Shimmy adds. */
 

@@ -5,7 +5,7 @@ import {
   type GenerationRequest,
   type ResponseFormat as DomainFormat,
   type Sampling,
-  stopList,
+  samplingFrom,
   type Thinking,
   type ToolCall,
   type Tools
@@ -29,19 +29,13 @@ export const embeddingRequest = bodyAs(EmbeddingRequest, strict)
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 
 /** OpenAI's defaults: temperature 1, and no token limit but the context. */
-const samplingOf = (request: ChatCompletionRequest | CompletionRequest): Sampling => ({
-  maxTokens: ("max_completion_tokens" in request ? request.max_completion_tokens : undefined) ?? request.max_tokens ??
-    Number.MAX_SAFE_INTEGER,
-  temperature: request.temperature ?? 1,
-  topP: request.top_p,
-  topK: request.top_k,
-  minP: request.min_p,
-  seed: request.seed,
-  stop: stopList(request.stop),
-  repeatPenalty: request.repeat_penalty,
-  presencePenalty: request.presence_penalty,
-  frequencyPenalty: request.frequency_penalty
-})
+const samplingOf = (request: ChatCompletionRequest | CompletionRequest): Sampling =>
+  samplingFrom(
+    request,
+    ("max_completion_tokens" in request ? request.max_completion_tokens : undefined) ?? request.max_tokens ??
+      Number.MAX_SAFE_INTEGER,
+    request.temperature ?? 1
+  )
 
 const formatOf = (format: ResponseFormat | undefined): DomainFormat | undefined =>
   format === undefined
