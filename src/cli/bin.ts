@@ -1,6 +1,6 @@
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect } from "effect"
+import { Cause, Effect, Layer, Logger } from "effect"
 import * as os from "node:os"
 import { normalizeArgs, run } from "./Cli.js"
 
@@ -32,8 +32,11 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   })
 }
 
+// logs (a request's defect, warnings) go to stderr: stdout is the command's output
+const logger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
+
 run(normalizeArgs(process.argv)).pipe(
   Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : report(cause))),
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  Effect.provide(Layer.merge(NodeContext.layer, logger)),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -2,8 +2,10 @@ import { type HttpRouter, HttpServer, type HttpServerError } from "@effect/platf
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Data, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
 import * as http from "node:http"
+import { BodyTooLarge } from "./Failures.js"
 import { guarded } from "./Guard.js"
-import { router } from "./Routes.js"
+import { replyFor } from "./Reply.js"
+import { dialectOf, router } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Draining } from "./Shutdown.js"
 
@@ -57,6 +59,30 @@ interface Listening {
   /** the Node server underneath, so shutdown can stop accepting before the requests end */
   readonly node: http.Server
 }
+
+/**
+ * `Expect: 100-continue`: Node answers 100 by itself unless told otherwise, so a client would send
+ * a body over the limit only to be refused. A declared length over it gets its 413 (in the path's
+ * error format) instead of the 100; any other request continues as usual.
+ */
+const continueIfWithinLimit =
+  (node: http.Server, limit: number) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const declared = Number(req.headers["content-length"] ?? "0")
+    if (!Number.isFinite(declared) || declared <= limit) {
+      res.writeContinue()
+      node.emit("request", req, res)
+      return
+    }
+    const reply = replyFor(new BodyTooLarge({ limit }))
+    const path = (req.url ?? "/").split("?")[0] ?? "/"
+    const body = JSON.stringify(dialectOf(path).errorBody(reply))
+    res.writeHead(reply.status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      connection: "close"
+    })
+    res.end(body)
+  }
 
 /** Listens on one port in its own scope, so a failed attempt leaves nothing behind. */
 const listenOnce = (host: string, port: number) =>
@@ -121,6 +147,7 @@ export const serve = (options: ListenOptions) =>
   Effect.gen(function*() {
     const config = yield* ServerConfig
     const { node, server } = yield* listening(options)
+    node.on("checkContinue", continueIfWithinLimit(node, config.maxBodyBytes))
     // the platform runs each request on its own fiber, outside this scope; tracking them here is
     // what lets shutdown wait for them and then interrupt the rest
     const inFlight = yield* FiberSet.make()

@@ -1,45 +1,21 @@
-import { Effect, Mailbox, RcMap, type Scope, Stream } from "effect"
-import type { Llama, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp"
-import {
-  ContextLengthExceeded,
-  GenerationFailed,
-  InvalidRequest,
-  ModelLoadFailed,
-  type RuntimeUnavailable,
-  type ServerBusy
-} from "../domain/Errors.js"
-import type { GenerationEvent, GenerationRequest, ResponseFormat } from "../domain/Generation.js"
+import { Effect, Mailbox, RcMap, Stream } from "effect"
+import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
+import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
 import { capabilitiesOf } from "./ChatFormat.js"
-import { chatFormatFor, renderChat } from "./ChatTemplate.js"
+import { chatFormatFor } from "./ChatTemplate.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
-import { unsupportedCharacters } from "./Gguf.js"
 import { Grammar, grammarStops } from "./Grammar.js"
 import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
+import type { LoadedModel } from "./LoadedModel.js"
 import { ModelProbe } from "./ModelProbe.js"
-import { ModelRegistry, type RegisteredModel } from "./ModelRegistry.js"
+import { ModelRegistry } from "./ModelRegistry.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
+import * as Prompt from "./Prompt.js"
 import { guardSampling } from "./SamplerGuard.js"
 import * as SequencePool from "./SequencePool.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
-import type { ParserOptions } from "./ToolCallParser.js"
-import { forcedCall, functionsOf, prepareTools, validatorOf } from "./ToolGrammar.js"
 
-/** A model in memory with one context whose sequences are handed out one request at a time. */
-export interface LoadedModel {
-  readonly registered: RegisteredModel
-  readonly model: LlamaModel
-  /** tokens per sequence */
-  readonly contextSize: number
-  /** CPU threads its contexts use */
-  readonly threads: number
-  readonly loadMillis: number
-  /** native memory each evaluation leaves for the garbage collector (see NativeGarbage) */
-  readonly evaluationGarbage: number
-  /** a free sequence for the life of the scope; waits in FIFO order, `ServerBusy` past the queue limit */
-  readonly sequence: Effect.Effect<LlamaContextSequence, ServerBusy, Scope.Scope>
-  /** sequences free right now */
-  readonly free: Effect.Effect<number>
-}
+export type { LoadedModel } from "./LoadedModel.js"
 
 /** A loaded model's scheduler at one moment. */
 export interface SchedulerStats {
@@ -57,61 +33,6 @@ const VOCABULARY_GUESS = 32_000
 const AHEAD = 16
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
-
-const quoted = (chars: ReadonlyArray<string>) => chars.map((c) => JSON.stringify(c)).join(", ")
-
-/** The tools a request offers (none for `tool_choice` "none"), checked and compiled. */
-const toolsOf = Effect.fn("LlamaEngine.tools")(function*(llama: Llama, request: GenerationRequest) {
-  const tools = request.tools
-  if (tools === undefined || tools.choice._tag === "None") return undefined
-  if (tools.definitions.length === 0) {
-    if (tools.choice._tag === "Auto") return undefined
-    return yield* Effect.fail(new InvalidRequest({ param: "tool_choice", reason: "tool_choice requires tools" }))
-  }
-  const forced = tools.choice._tag === "Required" || tools.choice._tag === "Named"
-  if (forced && request.responseFormat !== undefined && request.responseFormat._tag !== "Text") {
-    return yield* Effect.fail(
-      new InvalidRequest({
-        param: "response_format",
-        reason: "a response format cannot be combined with a forced tool call"
-      })
-    )
-  }
-  const prepared = yield* prepareTools(llama, tools)
-  return { tools, prepared, forced }
-})
-
-/**
- * A chat request rendered with the model's template, its tools and its thinking; a raw prompt is
- * not rendered (`chat` undefined) and cannot have tools or thinking.
- */
-const renderRequest = Effect.fn("LlamaEngine.render")(
-  function*(llama: Llama, loaded: LoadedModel, request: GenerationRequest) {
-    const offered = yield* toolsOf(llama, request)
-    const prompt = request.prompt
-    if (typeof prompt === "string") {
-      if (offered !== undefined || request.thinking !== undefined) {
-        return yield* Effect.fail(
-          new InvalidRequest({
-            param: offered !== undefined ? "tools" : "reasoning_effort",
-            reason: "tools and thinking need a chat prompt (messages), which the model's chat template renders"
-          })
-        )
-      }
-      return { chat: undefined, offered }
-    }
-    const chat = yield* renderChat(
-      { name: loaded.registered.info.name, model: loaded.model, vocabulary: loaded.registered.vocabulary },
-      prompt.messages,
-      {
-        functions: offered === undefined ? undefined : functionsOf(offered.prepared),
-        forceCall: offered?.forced,
-        thinking: request.thinking
-      }
-    )
-    return { chat, offered }
-  }
-)
 
 /** The prompt a chat request renders to, its text included (tests, diagnostics); nothing is generated. */
 export const renderPrompt = (request: GenerationRequest) =>
@@ -207,102 +128,12 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       return yield* RcMap.get(models, registered.info.name)
     })
 
-    const tokenize = (loaded: LoadedModel, text: string) =>
-      Effect.gen(function*() {
-        const name = loaded.registered.info.name
-        const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
-        if (bad.length > 0) {
-          return yield* Effect.fail(
-            new InvalidRequest({
-              param: "prompt",
-              reason: `model '${name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
-            })
-          )
-        }
-        const tokens = yield* Effect.try({
-          try: () => {
-            const body = loaded.model.tokenize(text, false)
-            const bos = loaded.model.tokens.bos
-            return loaded.model.tokens.shouldPrependBosToken && bos !== null ? [bos, ...body] : body
-          },
-          catch: (cause) => new GenerationFailed({ model: name, reason: `tokenization failed: ${describe(cause)}` })
-        })
-        if (tokens.length === 0) {
-          return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "prompt is empty" }))
-        }
-        return yield* fits(loaded, tokens)
-      })
-
-    const fits = (loaded: LoadedModel, tokens: ReadonlyArray<Token>) =>
-      tokens.length >= loaded.contextSize
-        ? Effect.fail(
-          new ContextLengthExceeded({
-            model: loaded.registered.info.name,
-            promptTokens: tokens.length,
-            contextSize: loaded.contextSize
-          })
-        )
-        : Effect.succeed(tokens)
-
     // the binding a loaded model was loaded with (so loaded already)
     const llamaOf = (loaded: LoadedModel) =>
       Effect.mapError(
         runtime.llama,
         (e) => new ModelLoadFailed({ model: loaded.registered.info.name, reason: e.message })
       )
-
-    const promptOf = (loaded: LoadedModel, request: GenerationRequest) =>
-      Effect.gen(function*() {
-        const { chat, offered } = yield* renderRequest(yield* llamaOf(loaded), loaded, request)
-        if (chat !== undefined) {
-          yield* fits(loaded, chat.tokens)
-          return { prompt: chat, chat, offered }
-        }
-        const tokens = yield* tokenize(loaded, typeof request.prompt === "string" ? request.prompt : "")
-        return {
-          prompt: { tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> },
-          chat,
-          offered
-        }
-      })
-
-    /** What a generation sends to the model: the prompt, its stops, its grammar, how to read the output. */
-    const prepare = (loaded: LoadedModel, request: GenerationRequest) =>
-      Effect.gen(function*() {
-        const { chat, offered, prompt } = yield* promptOf(loaded, request)
-        const syntax = chat?.format.tools
-        const grammar = offered?.forced === true && syntax !== undefined
-          ? yield* forcedCall(
-            yield* llamaOf(loaded),
-            syntax,
-            offered.prepared,
-            offered.tools.choice,
-            offered.tools.parallel
-          )
-          : yield* grammarFor(request.responseFormat)
-        // the plain path (no tools, a template that never thinks) is not parsed at all
-        const parse: ParserOptions | undefined =
-          chat === undefined || (offered === undefined && chat.format.thought === undefined)
-            ? undefined
-            : {
-              calls: offered === undefined ? undefined : syntax,
-              thought: chat.format.thought,
-              thinking: chat.thinking,
-              parallel: offered?.tools.parallel ?? false,
-              validate: offered === undefined ? () => undefined : validatorOf(offered.prepared)
-            }
-        return { prompt, grammar, parse, forced: offered?.forced === true }
-      })
-
-    /** The grammar a response format asks for; none for plain text. */
-    const grammarFor = (
-      format: ResponseFormat | undefined
-    ): Effect.Effect<LlamaGrammar | undefined, InvalidRequest | RuntimeUnavailable> =>
-      format === undefined || format._tag === "Text"
-        ? Effect.succeed(undefined)
-        : format._tag === "JsonObject"
-        ? grammars.json
-        : grammars.forJsonSchema(format.schema)
 
     /**
      * Generates text as a stream of events (`Token`, `Reasoning`, `ToolCall`) ending in one `Done`.
@@ -313,7 +144,12 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const loaded = yield* acquire(request.model)
-          const { forced, grammar, parse, prompt } = yield* prepare(loaded, request)
+          const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
+            yield* llamaOf(loaded),
+            grammars,
+            loaded,
+            request
+          )
           const sequence = yield* loaded.sequence
           // the evaluation's sampler becomes native garbage when the generation ends
           yield* Effect.addFinalizer(() => Effect.sync(() => garbage.add(loaded.evaluationGarbage)))
@@ -357,7 +193,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const render = (request: GenerationRequest) =>
       Effect.scoped(Effect.gen(function*() {
         const loaded = yield* acquire(request.model)
-        const { chat } = yield* renderRequest(yield* llamaOf(loaded), loaded, request)
+        const { chat } = yield* Prompt.render(yield* llamaOf(loaded), loaded, request)
         if (chat === undefined) {
           return yield* Effect.fail(new InvalidRequest({ param: "prompt", reason: "only chat prompts are rendered" }))
         }
@@ -383,7 +219,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         Effect.scoped(Effect.map(acquire(name), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))),
       /** Names of the models in memory. */
       loaded: RcMap.keys(models),
-      tokenize: (name: string, text: string) => Effect.scoped(Effect.flatMap(acquire(name), (l) => tokenize(l, text))),
+      tokenize: (name: string, text: string) =>
+        Effect.scoped(Effect.flatMap(acquire(name), (l) => Prompt.tokenize(l, text))),
       acquire,
       /** Per loaded model: its sequences, how many are free and how many requests wait (read-only). */
       stats: Effect.suspend(() => Effect.all([...schedulers.values()]))

@@ -128,6 +128,47 @@ describe("hostile requests", () => {
     ).toBe(200)
   })
 
+  it("Expect: 100-continue with a body over the limit gets its 413 instead of 100 Continue", async () => {
+    const ask = (p: string, length: number) =>
+      raw(
+        server.port,
+        `POST ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`
+      )
+    for (
+      const [p, shape] of [["/api/generate", { code: "request_too_large" }], ["/v1/completions", {
+        code: "request_too_large",
+        type: "invalid_request_error"
+      }]] as const
+    ) {
+      const answer = await ask(p, 2 * 1024 * 1024)
+      expect(answer, p).toMatch(/^HTTP\/1.1 413 /)
+      expect(answer).not.toMatch(/100 Continue/)
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: shape })
+    }
+    // within the limit it continues and the request is answered
+    const body = JSON.stringify({ model: "stories260K", prompt: "Once", max_tokens: 2 })
+    const continued = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(server.port, "127.0.0.1", () =>
+        socket.write(
+          `POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`
+        ))
+      let answer = ""
+      let sent = false
+      socket.on("data", (d) => {
+        answer += d.toString()
+        // the body goes only once the server said to continue
+        if (!sent && answer.startsWith("HTTP/1.1 100")) {
+          sent = true
+          socket.write(body)
+        }
+      })
+      socket.on("end", () => resolve(answer))
+      socket.on("error", reject)
+    })
+    expect(continued).toMatch(/^HTTP\/1.1 100 Continue/)
+    expect(continued).toMatch(/HTTP\/1.1 200 OK/)
+  })
+
   it("with an API key, /api/health tells a caller without it only the status", async () => {
     const anonymous = await (await fetch(`${keyed.url}/api/health`)).json()
     expect(anonymous).toEqual({ status: "healthy" })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { Cause, Chunk, Effect, HashMap, Logger, Stream } from "effect"
 import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
 import { doneEvent, type GenerationEvent, tokenEvent, Usage } from "../../src/domain/Generation.js"
 import * as Render from "../../src/http/seed/Render.js"
@@ -43,13 +43,24 @@ describe("SSE rendering of /api/generate", () => {
       expect(frames[2]).toBe("data: [DONE]\n\n")
     }))
 
-  it.effect("a defect is a server_error event that leaks nothing", () =>
+  it.effect("a defect is a server_error event that leaks nothing, logged once with the request's method and path", () =>
     Effect.gen(function*() {
+      const logs: Array<{ level: string; annotations: Record<string, unknown>; cause: string }> = []
+      const capture = Logger.make(({ annotations, cause, logLevel }) =>
+        logs.push({
+          level: logLevel.label,
+          annotations: Object.fromEntries(HashMap.toEntries(annotations)),
+          cause: Cause.pretty(cause)
+        })
+      )
       const frames = yield* render(
         Stream.make(tokenEvent("Once", 1)).pipe(Stream.concat(Stream.die(new Error("secret internals"))))
-      )
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
       expect(frames[1]).toContain("\"code\":\"server_error\"")
       expect(frames.join("")).not.toContain("secret")
       expect(frames[2]).toBe("data: [DONE]\n\n")
+      expect(logs).toHaveLength(1)
+      expect(logs[0]).toMatchObject({ level: "ERROR", annotations: { method: "POST", path: "/api/generate" } })
+      expect(logs[0]!.cause).toContain("secret internals")
     }))
 })
