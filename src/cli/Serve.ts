@@ -155,7 +155,7 @@ const liveOf = (o: ServeOptions) =>
     ...(Option.isSome(o.maxQueue) ? { maxQueue: o.maxQueue.value } : {})
   })
 
-const serverConfigOf = (o: ServeOptions): ServerConfigShape => ({
+const serverConfigOf = (o: ServeOptions): Partial<ServerConfigShape> => ({
   apiKey: o.apiKey,
   corsOrigins: o.corsOrigins,
   maxBodyBytes: o.maxBodyBytes,
@@ -211,6 +211,6 @@ export const serveCommand = Command.make("serve", options, (o) =>
     // and then unloads the models
     return yield* Effect.never
   }).pipe(Effect.scoped)).pipe(
-    Command.provide((o) => Layer.merge(liveOf(o), Layer.succeed(ServerConfig, serverConfigOf(o)))),
+    Command.provide((o) => Layer.merge(liveOf(o), ServerConfig.withOverrides(serverConfigOf(o)))),
     Command.withDescription("Start the HTTP, SSE and WebSocket server")
   )

@@ -1,10 +1,11 @@
 import { HttpIncomingMessage, HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Effect, Option, ParseResult, Schema } from "effect"
+import { Duration, Effect, Option, ParseResult, Schema } from "effect"
 import type { ParseOptions } from "effect/SchemaAST"
 import type * as http from "node:http"
 import { InvalidRequest } from "../domain/Errors.js"
-import { BodyTooLarge, MalformedBody } from "./Failures.js"
+import { BodyTimeout, BodyTooLarge, MalformedBody } from "./Failures.js"
+import { ServerConfig } from "./ServerConfig.js"
 
 /** Request bodies: text -> JSON -> schema, each step failing with what the client got wrong. */
 
@@ -119,18 +120,32 @@ const readLimited = (incoming: http.IncomingMessage, limit: number | undefined) 
  * The body as text, read chunk by chunk against the limit in `HttpIncomingMessage.MaxBodySize`
  * (set by Guard.ts), so a chunked body without a declared length is never buffered beyond it.
  */
-export const bodyText: Effect.Effect<string, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> = Effect
+export const bodyText: Effect.Effect<
+  string,
+  MalformedBody | BodyTooLarge | BodyTimeout,
+  HttpServerRequest.HttpServerRequest | ServerConfig
+> = Effect
   .gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const limit = Option.getOrUndefined(Option.map(yield* HttpIncomingMessage.MaxBodySize, Number))
-    const bytes = yield* readLimited(NodeHttpServerRequest.toIncomingMessage(request), limit)
+    const { bodyTimeout } = yield* ServerConfig
+    const bytes = yield* readLimited(NodeHttpServerRequest.toIncomingMessage(request), limit).pipe(
+      // interrupting the read detaches it; the connection closes with the 408
+      Effect.timeoutFail({
+        duration: bodyTimeout,
+        onTimeout: () => new BodyTimeout({ seconds: Duration.toSeconds(bodyTimeout) })
+      })
+    )
     return utf8.decode(bytes)
   })
 
 /** The current request's body as JSON. */
-export const jsonBody: Effect.Effect<unknown, MalformedBody | BodyTooLarge, HttpServerRequest.HttpServerRequest> =
-  Effect
-    .flatMap(bodyText, parseJson)
+export const jsonBody: Effect.Effect<
+  unknown,
+  MalformedBody | BodyTooLarge | BodyTimeout,
+  HttpServerRequest.HttpServerRequest | ServerConfig
+> = Effect
+  .flatMap(bodyText, parseJson)
 
 /** The current request's body, decoded with `schema`. */
 export const bodyAs = <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>

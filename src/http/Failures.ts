@@ -25,6 +25,11 @@ export class BodyTooLarge extends Schema.TaggedError<BodyTooLarge>()("BodyTooLar
   limit: Schema.Number
 }) {}
 
+/** The body did not arrive within the deadline. */
+export class BodyTimeout extends Schema.TaggedError<BodyTimeout>()("BodyTimeout", {
+  seconds: Schema.Number
+}) {}
+
 /** A WebSocket endpoint asked for without an upgrade. */
 export class UpgradeRequired extends Schema.TaggedError<UpgradeRequired>()("UpgradeRequired", {
   path: Schema.String
@@ -50,6 +55,7 @@ export type HttpFailure =
   | MethodNotAllowed
   | MalformedBody
   | BodyTooLarge
+  | BodyTimeout
   | UpgradeRequired
   | BadHandshake
   | Unauthorized

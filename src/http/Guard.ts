@@ -3,7 +3,14 @@ import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
 import { Anonymous } from "./Caller.js"
 import { errorResponse } from "./Dialect.js"
-import { BodyTooLarge, type HttpFailure, OriginNotAllowed, ShuttingDown, Unauthorized } from "./Failures.js"
+import {
+  BadHandshake,
+  BodyTooLarge,
+  type HttpFailure,
+  OriginNotAllowed,
+  ShuttingDown,
+  Unauthorized
+} from "./Failures.js"
 import { type ErrorReply, replyFor } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import { dialectOf } from "./Routes.js"
@@ -87,6 +94,19 @@ export const guarded = <E, R>(
           "access-control-max-age": PREFLIGHT_MAX_AGE
         }
       })
+    }
+
+    // an upgrade to anything but a WebSocket (`curl --http2` asks for h2c) reaches Node's upgrade
+    // event, whose body the request never sees: refused, rather than read as an empty body
+    const upgrade = request.headers["upgrade"]?.trim().toLowerCase()
+    const connection = (request.headers["connection"] ?? "").toLowerCase()
+    if (upgrade !== undefined && upgrade !== "websocket" && connection.includes("upgrade")) {
+      return yield* refuse(
+        new BadHandshake({
+          reason: `'Upgrade: ${upgrade}' is not supported: the server speaks HTTP/1.1 (and WebSockets under /ws/); ` +
+            "send the request without it (curl: --http1.1)"
+        })
+      )
     }
 
     const draining = yield* Draining

@@ -90,6 +90,14 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         details: `${error.path} is a WebSocket endpoint; connect with a WebSocket client`,
         headers: { upgrade: "websocket", connection: "Upgrade" }
       }
+    case "BodyTimeout":
+      return {
+        status: 408,
+        code: "request_timeout",
+        message: "The request body took too long",
+        details: `the request body did not arrive within ${error.seconds} seconds`,
+        headers: { connection: "close" }
+      }
     case "BadHandshake":
       return { status: 400, code: "invalid_request", message: "Request format is invalid", details: error.reason }
     case "Unauthorized":
@@ -134,6 +142,7 @@ const expectedTags: ReadonlySet<string> = new Set<(EngineError | HttpFailure)["_
   "MethodNotAllowed",
   "MalformedBody",
   "BodyTooLarge",
+  "BodyTimeout",
   "UpgradeRequired",
   "BadHandshake",
   "Unauthorized",

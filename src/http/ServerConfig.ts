@@ -26,7 +26,8 @@ export const serverSettings = {
     Config.validate({ message: "SHIMMY_MAX_BODY_BYTES must be at least 1", validation: (n) => n >= 1 }),
     Config.withDefault(1024 * 1024)
   ),
-  shutdownTimeout: Config.duration("SHIMMY_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10)))
+  shutdownTimeout: Config.duration("SHIMMY_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
+  bodyTimeout: Config.duration("SHIMMY_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
 }
 
 export interface ServerConfigShape {
@@ -38,6 +39,8 @@ export interface ServerConfigShape {
   readonly maxBodyBytes: number
   /** how long in-flight requests may run on after a shutdown signal before they are cancelled */
   readonly shutdownTimeout: Duration.Duration
+  /** how long a request body may take to arrive; past it, 408 (a never-ending body holds nothing) */
+  readonly bodyTimeout: Duration.Duration
 }
 
 export class ServerConfig extends Context.Tag("shimmy/http/ServerConfig")<ServerConfig, ServerConfigShape>() {

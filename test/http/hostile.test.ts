@@ -1,4 +1,4 @@
-import { Option, Redacted } from "effect"
+import { Duration, Option, Redacted } from "effect"
 import { spawnSync } from "node:child_process"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -18,7 +18,7 @@ import { type RunningServer, startServer } from "../support/server.js"
 let server: RunningServer & { readonly close: () => Promise<void> }
 let keyed: RunningServer & { readonly close: () => Promise<void> }
 beforeAll(async () => {
-  server = await startServer()
+  server = await startServer({}, { bodyTimeout: Duration.millis(500) })
   keyed = await startServer({}, { apiKey: Option.some(Redacted.make("sesame")) })
 })
 afterAll(async () => {
@@ -167,6 +167,37 @@ describe("hostile requests", () => {
     })
     expect(continued).toMatch(/^HTTP\/1.1 100 Continue/)
     expect(continued).toMatch(/HTTP\/1.1 200 OK/)
+  })
+
+  it("a body that never ends is cut at the deadline with a 408 in the path's format", async () => {
+    for (
+      const [p, shape] of [["/api/generate", { code: "request_timeout" }], ["/v1/completions", {
+        code: "request_timeout",
+        type: "invalid_request_error"
+      }]] as const
+    ) {
+      const started = performance.now()
+      // chunked, one chunk, then silence
+      const answer = await raw(
+        server.port,
+        `POST ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"mod\r\n`
+      )
+      expect(answer, p).toMatch(/^HTTP\/1.1 408 /)
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: shape })
+      expect(performance.now() - started).toBeLessThan(3000)
+    }
+  })
+
+  it("an upgrade to anything but a WebSocket (curl --http2's h2c) is refused clearly, not read as an empty body", async () => {
+    const body = JSON.stringify({ model: "stories260K", prompt: "Once", max_tokens: 2 })
+    const answer = await raw(
+      server.port,
+      `POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+    )
+    expect(answer).toMatch(/^HTTP\/1.1 400 /)
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error.details).toMatch(
+      /'Upgrade: h2c' is not supported/
+    )
   })
 
   it("with an API key, /api/health tells a caller without it only the status", async () => {

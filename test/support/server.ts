@@ -46,6 +46,7 @@ export const testServerConfig = (overrides: Partial<ServerConfigShape> = {}) =>
     corsOrigins: [],
     maxBodyBytes: 1024 * 1024,
     shutdownTimeout: Duration.zero,
+    bodyTimeout: Duration.seconds(30),
     ...overrides
   })
 
