@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Usage } from "./Generation.js"
 import { MaxTokens, RepeatPenalty, Seed, StopStrings, Temperature, TopK } from "./SeedApi.js"
 
 /**
@@ -209,10 +210,13 @@ export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingR
 
 export const FinishReason = Schema.Literal("stop", "length", "tool_calls")
 
-export const Usage = Schema.Struct({
-  prompt_tokens: Schema.Number,
-  completion_tokens: Schema.Number,
-  total_tokens: Schema.Number
+/** What every completion object and chunk starts with. */
+const objectFields = <O extends string>(object: O) => ({
+  id: Schema.String,
+  object: Schema.Literal(object),
+  created: Schema.Number,
+  model: Schema.String,
+  system_fingerprint: Schema.Null
 })
 
 export const ToolCallOut = Schema.Struct({
@@ -223,11 +227,7 @@ export const ToolCallOut = Schema.Struct({
 export type ToolCallOut = typeof ToolCallOut.Type
 
 export const ChatCompletion = Schema.Struct({
-  id: Schema.String,
-  object: Schema.Literal("chat.completion"),
-  created: Schema.Number,
-  model: Schema.String,
-  system_fingerprint: Schema.Null,
+  ...objectFields("chat.completion"),
   choices: Schema.Tuple(Schema.Struct({
     index: Schema.Number,
     message: Schema.Struct({
@@ -254,11 +254,7 @@ export const ToolCallDelta = Schema.Struct({
 export type ToolCallDelta = typeof ToolCallDelta.Type
 
 export const ChatCompletionChunk = Schema.Struct({
-  id: Schema.String,
-  object: Schema.Literal("chat.completion.chunk"),
-  created: Schema.Number,
-  model: Schema.String,
-  system_fingerprint: Schema.Null,
+  ...objectFields("chat.completion.chunk"),
   choices: Schema.Array(Schema.Struct({
     index: Schema.Number,
     delta: Schema.Struct({
@@ -282,11 +278,7 @@ const CompletionChoice = Schema.Struct({
 })
 
 export const Completion = Schema.Struct({
-  id: Schema.String,
-  object: Schema.Literal("text_completion"),
-  created: Schema.Number,
-  model: Schema.String,
-  system_fingerprint: Schema.Null,
+  ...objectFields("text_completion"),
   choices: Schema.Array(CompletionChoice),
   usage: Schema.optional(Schema.NullOr(Usage))
 })
