@@ -2,7 +2,7 @@ import { HttpServerResponse } from "@effect/platform"
 import { Chunk, Effect, Either, Option, type Scope, Stream } from "effect"
 import type { GenerationEvent } from "../domain/Generation.js"
 import type { Dialect } from "./Dialect.js"
-import { replyForCause, type Where } from "./Reply.js"
+import { type ErrorReply, replyForCause, type Where } from "./Reply.js"
 
 /** Server-Sent Events framing: the one place where events become bytes on an event stream. */
 
@@ -24,12 +24,46 @@ export const headers = {
 } as const
 
 /**
+ * How a dialect's stream items become bytes: SSE `data:` events ended by `[DONE]` (the seed API,
+ * OpenAI's chat and completions), SSE events named by each item's `type` (Anthropic, OpenAI's
+ * Responses), or one JSON object per line (Ollama).
+ */
+export interface Framing {
+  readonly contentType: string
+  readonly frame: (item: unknown) => string
+  /** written after the last item, whether the stream ended or failed */
+  readonly end: ReadonlyArray<string>
+}
+
+export const dataEvents: Framing = {
+  contentType: "text/event-stream; charset=utf-8",
+  frame: data,
+  end: [done]
+}
+
+/** `event: <item.type>` then its data: the event name is the item's own `type` field. */
+export const namedEvents: Framing = {
+  contentType: "text/event-stream; charset=utf-8",
+  frame: (item) => `event: ${(item as { readonly type: string }).type}\ndata: ${JSON.stringify(item)}\n\n`,
+  end: []
+}
+
+export const ndjson: Framing = {
+  contentType: "application/x-ndjson",
+  frame: (item) => `${JSON.stringify(item)}\n`,
+  end: []
+}
+
+/**
  * A streaming response whose every string is written as soon as it is produced (each one is its
  * own chunk; nothing is batched). A failure of `frames` must already have been turned into frames.
  */
-export const response = (frames: Stream.Stream<string, unknown>): HttpServerResponse.HttpServerResponse =>
+export const response = (
+  frames: Stream.Stream<string, unknown>,
+  framing: Framing = dataEvents
+): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.stream(Stream.map(frames, (frame) => encoder.encode(frame)), {
-    contentType: "text/event-stream; charset=utf-8",
+    contentType: framing.contentType,
     headers
   })
 
@@ -52,35 +86,59 @@ export const started = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Stream
     })
   })
 
+/** How a stream is written: its framing, and the items that tell a failure after it began. */
+export interface Options {
+  readonly framing?: Framing
+  /** the items a failure after the start becomes; the dialect's error body by default */
+  readonly failure?: (reply: ErrorReply) => ReadonlyArray<unknown>
+}
+
 /**
- * A generation as an event stream in a dialect: `frames` renders each event (as many data events
- * as it returns), a failure after the start ends it with the dialect's error event, then `[DONE]`.
+ * A generation as a stream in a dialect: `frames` renders each event (as many items as it
+ * returns), a failure after the start ends it with the dialect's error items, then the framing's end.
  */
 export const render = <E>(
   events: Stream.Stream<GenerationEvent, E>,
   frames: (event: GenerationEvent) => ReadonlyArray<unknown>,
   dialect: Dialect,
-  where: Where
-): Stream.Stream<string, E> =>
-  events.pipe(
+  where: Where,
+  options: Options = {}
+): Stream.Stream<string, E> => {
+  const framing = options.framing ?? dataEvents
+  const failure = options.failure ?? ((reply: ErrorReply) => [dialect.errorBody(reply)])
+  return events.pipe(
     // mapConcat, not flatMap: no inner stream for every token
-    Stream.mapConcat((event) => frames(event).map(data)),
+    Stream.mapConcat((event) => frames(event).map(framing.frame)),
     Stream.catchAllCause((cause) =>
       Stream.unwrap(Effect.map(
         replyForCause(cause, where),
         Option.match({
           onNone: () => Stream.failCause(cause),
-          onSome: (reply) => Stream.make(data(dialect.errorBody(reply)))
+          onSome: (reply) => Stream.fromIterable(failure(reply).map(framing.frame))
         })
       ))
     ),
-    Stream.concat(Stream.make(done))
+    Stream.concat(Stream.fromIterable(framing.end))
   )
+}
 
-/** Answers a generation as an event stream, once it has produced its first event. */
+/**
+ * Answers a generation as a stream once it has produced its first event (so a failure before
+ * that still gets a status code); `opening` items are written first.
+ */
 export const answer = <E>(
   events: Stream.Stream<GenerationEvent, E>,
   frames: (event: GenerationEvent) => ReadonlyArray<unknown>,
   dialect: Dialect,
-  where: Where
-) => Effect.map(started(events), (stream) => response(render(stream, frames, dialect, where)))
+  where: Where,
+  options: Options & { readonly opening?: ReadonlyArray<unknown> } = {}
+) =>
+  Effect.map(started(events), (stream) => {
+    const framing = options.framing ?? dataEvents
+    const body = render(stream, frames, dialect, where, options)
+    const opening = options.opening ?? []
+    return response(
+      opening.length === 0 ? body : Stream.concat(Stream.fromIterable(opening.map(framing.frame)), body),
+      framing
+    )
+  })

@@ -1,5 +1,5 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { ModelNotFound } from "../../domain/Errors.js"
 import { collect } from "../../domain/Generation.js"
 import { Embeddings } from "../../services/Embeddings.js"
@@ -28,13 +28,7 @@ const chatCompletions = Effect.gen(function*() {
   const chunks = Render.chatChunks(request.model, request.stream_options?.include_usage === true)
   // the role comes first, then the generation's chunks: an error before its first event still
   // gets its status code
-  const started = yield* Sse.started(events)
-  return Sse.response(
-    Stream.concat(
-      Stream.make(Sse.data(chunks.opening)),
-      Sse.render(started, chunks.frames, Render.dialect, yield* whereOf)
-    )
-  )
+  return yield* Sse.answer(events, chunks.frames, Render.dialect, yield* whereOf, { opening: [chunks.opening] })
 })
 
 const completions = Effect.gen(function*() {
