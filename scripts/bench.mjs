@@ -4,6 +4,7 @@
 //   npm run bench -- [--model PATH] [--k 1,4,16] [--rounds N] [--tokens 128]
 //                    [--transports json,sse,chat,ws,completions] [--threads N|auto] [--parallel N]
 //                    [--context-size N] [--no-direct] [--direct-generation] [--json]   (--render FILE: tables of a saved --json)
+//                    [--llama-server [BIN_DIR]] [--llama-threads 1,2] [--llama-parallel N]
 //   npm run bench -- --url http://127.0.0.1:8080 --model NAME [--transports chat,completions]
 //                    [--pid PID] [--gguf PATH]   (another server: llama-server, Ollama, ...)
 //
@@ -14,6 +15,15 @@
 // so neither another client's nor an earlier round's prefix is reused. The server is then stopped
 // and scripts/bench-direct.mjs runs the same rounds straight on node-llama-cpp with the binary,
 // threads, sequences and context size Shimmy's own code resolves from the same environment.
+//
+// --llama-server runs llama.cpp's llama-server (built from the sources inside node-llama-cpp's
+// package by scripts/build-llama-server.sh, cached) side by side: one per --llama-threads setting,
+// --llama-parallel slots (Shimmy's sequences by default) of Shimmy's context size, all started
+// before the first round; every round of a cell runs on Shimmy, then on each llama-server, so
+// drift in the machine's load reaches both. Each Shimmy transport is compared with llama-server's
+// nearest one (json, sse, ws, completions: streamed /v1/completions; chat: streamed chat),
+// against its best thread setting; llama-batched-bench gives the engine's own limit. The servers'
+// decodes per generated token come from /api/health.
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -21,6 +31,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import WebSocket from "ws"
+import * as LlamaServer from "./llama-server.mjs"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const DEFAULT_MODEL = "synthetic/bench-25m.gguf"
@@ -34,6 +45,7 @@ const parseArgs = (argv) => {
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`)
     const [key, inline] = a.slice(2).split("=", 2)
     if (["json", "no-direct", "direct-generation", "help"].includes(key)) o[key] = true
+    else if (key === "llama-server" && inline === undefined && (argv[i + 1] ?? "--").startsWith("--")) o[key] = true
     else o[key] = inline ?? argv[++i]
   }
   return o
@@ -41,7 +53,7 @@ const parseArgs = (argv) => {
 const args = parseArgs(process.argv.slice(2))
 if (args.help) {
   console.log(
-    fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 9).map((l) => l.slice(3)).join("\n")
+    fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1, 10).map((l) => l.slice(3)).join("\n")
   )
   process.exit(0)
 }
@@ -541,18 +553,104 @@ log(
   }; load average ${loadAverage()}`
 )
 
+// llama-server side by side: one per thread setting, started (and warmed) before the first round
+const llamaThreads = (args["llama-threads"] ?? "1,2").split(",").map(Number)
+const llamaBin = args["llama-server"] !== undefined && !external
+  ? LlamaServer.binaries(args["llama-server"])
+  : undefined
+const llamaServers = []
+if (llamaBin !== undefined) {
+  const models = await (await fetch(`${serverUrl}/api/models`)).json()
+  const trained = models.models?.find((m) => m.id === modelName)?.context_length ?? Infinity
+  const contextSize = Math.min(Number(runtime.contextSizeSetting), trained)
+  const llamaParallel = Number(args["llama-parallel"] ?? parallel)
+  for (const threads of llamaThreads) {
+    const started = await LlamaServer.start({
+      bin: llamaBin,
+      gguf: ggufPath,
+      threads,
+      parallel: llamaParallel,
+      contextSize,
+      alias: modelName
+    })
+    llamaServers.push({ threads, ...started })
+    serverUrl = started.url
+    for (let i = 0; i < 2; i++) await clients.completions.send({})
+  }
+  serverUrl = server.url
+  report.llamaServer = { bin: llamaBin, threads: llamaThreads, parallel: llamaParallel, contextSize, cells: {} }
+  log(`llama-server: threads ${llamaThreads.join(", ")}; ${llamaParallel} slots of ${contextSize} tokens`)
+}
+// llama-server's nearest transport to each of Shimmy's
+// (json too: llama-server answers some random-weight outputs unstreamed with a 500, "does not match
+// the expected Content-only format", which its streamed answers do not)
+const llamaTransport = {
+  json: "completions",
+  sse: "completions",
+  ws: "completions",
+  completions: "completions",
+  chat: "chat"
+}
+
+/** The decodes and the tokens they carried so far, from Shimmy's /api/health. */
+const decodeCounts = async () => {
+  if (external) return null
+  const health = await (await fetch(`${server.url}/api/health`)).json()
+  const scheduler = health.schedulers?.find((s) => s.model === modelName)
+  return scheduler?.decodes === undefined ? null : { decodes: scheduler.decodes, tokens: scheduler.decoded_tokens }
+}
+
 report.server = {}
 for (const transport of transports) {
   report.server[transport] = {}
   for (const k of ks) {
-    const rounds = await runCell(transport, k, roundsPlan[k], pid)
-    report.server[transport][k] = summarize(rounds)
+    const rounds = []
+    const theirs = llamaServers.map(() => [])
+    const before = await decodeCounts()
+    let decodes = 0
+    for (let r = 0; r < roundsPlan[k]; r++) {
+      serverUrl = server?.url ?? base
+      const d0 = await decodeCounts()
+      rounds.push((await runCell(transport, k, 1, pid))[0])
+      const d1 = await decodeCounts()
+      if (d0 !== null && d1 !== null) decodes += d1.decodes - d0.decodes
+      for (const [i, llama] of llamaServers.entries()) {
+        serverUrl = llama.url
+        theirs[i].push((await runCell(llamaTransport[transport], k, 1, llama.pid))[0])
+      }
+    }
+    serverUrl = server?.url ?? base
+    const cell = summarize(rounds)
+    const generated = rounds.reduce((n, round) => n + round.results.reduce((a, x) => a + x.tokens, 0), 0)
+    if (before !== null) cell.decodesPerToken = decodes / generated
+    report.server[transport][k] = cell
+    const llamaCells = theirs.map((t) => summarize(t))
+    if (llamaServers.length > 0) {
+      report.llamaServer.cells[transport] ??= {}
+      report.llamaServer.cells[transport][k] = Object.fromEntries(
+        llamaServers.map((l, i) => [l.threads, llamaCells[i]])
+      )
+    }
+    const best = llamaCells.length === 0 ? null : Math.max(...llamaCells.map((c) => c.tokS.median))
     log(
-      `  ${transport.padEnd(5)} K=${String(k).padEnd(2)} ${
-        fmt(report.server[transport][k].tokS.median).padStart(5)
-      } tok/s`
+      `  ${transport.padEnd(5)} K=${String(k).padEnd(2)} ${fmt(cell.tokS.median).padStart(5)} tok/s` +
+        (cell.decodesPerToken !== undefined ? `, ${fmt(cell.decodesPerToken, 3)} decodes/token` : "") +
+        (best === null
+          ? ""
+          : `; llama-server ${
+            llamaCells.map((c, i) => `-t ${llamaServers[i].threads}: ${fmt(c.tokS.median)}`).join(", ")
+          }` +
+            ` -> ratio ${fmt(cell.tokS.median / best, 2)}`)
     )
   }
+}
+for (const llama of llamaServers) await llama.stop()
+if (llamaBin !== undefined) {
+  report.llamaServer.batchedBench = Object.fromEntries(
+    llamaThreads.map((
+      threads
+    ) => [threads, LlamaServer.batchedBench({ bin: llamaBin, gguf: ggufPath, threads, ks, tokens })])
+  )
 }
 if (pid !== undefined) report.serverHwmMiB = MiB(procStat(pid)?.hwm)
 if (server) await stopServer(server)
@@ -625,6 +723,13 @@ report.loadAfter = loadAverage()
 if (asJson) console.log(JSON.stringify(report, null, 2))
 else render(report)
 
+function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  console.log("")
+  for (const r of rows) console.log(r.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  "))
+  console.log("")
+}
+
 /** The tables of a report (this run's, or a saved `--json` one given to `--render FILE`). */
 function render(report) {
   const { ks, transports } = report
@@ -677,10 +782,47 @@ function render(report) {
       rows.push(row("direct+gen", k, c, c.tokS.median / report.direct.cells[k].tokS.median))
     }
   }
-  const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  console.log("")
-  for (const r of rows) console.log(r.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  "))
-  console.log("")
+  table(rows)
+  if (report.llamaServer) {
+    const threads = report.llamaServer.threads
+    const side = [[
+      "transport",
+      "K",
+      "Shimmy tok/s",
+      ...threads.map((t) => `llama -t ${t}`),
+      "ratio to best",
+      "Shimmy decodes/token",
+      "TTFT p50 Shimmy",
+      "llama best"
+    ]]
+    for (const transport of transports) {
+      for (const k of ks) {
+        const c = report.server[transport][k]
+        const theirs = threads.map((t) => report.llamaServer.cells[transport][k][t])
+        const best = theirs.reduce((a, b) => (b.tokS.median > a.tokS.median ? b : a))
+        side.push([
+          transport,
+          String(k),
+          fmt(c.tokS.median),
+          ...theirs.map((x) => fmt(x.tokS.median)),
+          fmt(c.tokS.median / best.tokS.median, 2),
+          fmt(c.decodesPerToken, 3),
+          fmt(c.ttftMs.p50, 1),
+          fmt(best.ttftMs.p50, 1)
+        ])
+      }
+    }
+    console.log(`side by side with llama-server (${report.llamaServer.parallel} slots; same rounds, alternating):`)
+    table(side)
+    for (const t of threads) {
+      const bb = report.llamaServer.batchedBench?.[t] ?? {}
+      console.log(
+        `llama-batched-bench -t ${t} (16 prompt + ${report.tokens} generated tokens a sequence), generated tok/s: ` +
+          ks.map((k) => `K=${k} ${fmt(bb[k])}`).join(", ")
+      )
+    }
+    console.log("")
+  }
   if (report.direct) {
     const d1 = report.direct.cells[ks[0]]
     for (const t of transports.filter((t) => t !== "json")) {

@@ -129,7 +129,10 @@ export const HealthResponse = Schema.Struct({
     Schema.Struct({
       sequences: Schema.Number,
       free: Schema.Number,
-      queued: Schema.Number
+      queued: Schema.Number,
+      /** decodes the model's context ran and the tokens they carried: how well steps batch */
+      decodes: Schema.Number,
+      decoded_tokens: Schema.Number
     })
   ))
 })

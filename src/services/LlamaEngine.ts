@@ -1,6 +1,7 @@
 import { Effect, Mailbox, RcMap, Stream } from "effect"
 import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
+import * as BatchSchedule from "./BatchSchedule.js"
 import { capabilitiesOf } from "./ChatFormat.js"
 import { chatFormatFor } from "./ChatTemplate.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
@@ -24,10 +25,17 @@ export interface SchedulerStats {
   readonly free: number
   /** requests waiting for a sequence */
   readonly queued: number
+  /** decodes its context ran, and the tokens they carried (tokens / decodes: how well steps batch) */
+  readonly decodes: number
+  readonly decodedTokens: number
 }
 
 // a vocabulary's size where the model's metadata does not tell it
 const VOCABULARY_GUESS = 32_000
+
+// the longest a step waits for a generating sequence that has not asked to decode again (its
+// client reads slowly); longer than the JS work between two tokens on a busy machine
+const BATCH_WAIT_MS = 10
 
 // events a generation may run ahead of its consumer
 const AHEAD = 16
@@ -81,9 +89,15 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           (model) => Effect.promise(() => model.dispose())
         )
         const contextSize = Math.min(config.contextSize, model.trainContextSize)
+        const batching = BatchSchedule.make({ maxWaitMs: BATCH_WAIT_MS })
         const context = yield* Effect.acquireRelease(
           Effect.tryPromise({
-            try: () => model.createContext({ sequences: config.parallel, contextSize, threads }),
+            try: () =>
+              model.createContext({
+                sequences: config.parallel,
+                contextSize,
+                threads
+              }),
             catch: (cause) =>
               new ModelLoadFailed({ model: name, reason: `cannot create a context: ${describe(cause)}` })
           }),
@@ -92,16 +106,26 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         if (!guardSampling(context)) {
           yield* Effect.logWarning("node-llama-cpp's context has changed shape: a failed sampling may hang its request")
         }
+        if (!batching.attach(context)) {
+          yield* Effect.logWarning("node-llama-cpp's context has changed shape: concurrent requests decode apart")
+        }
         const sequences = Array.from({ length: config.parallel }, () => context.getSequence())
         const pool = yield* SequencePool.make(sequences, { model: registered.info.name, maxQueue: config.maxQueue })
         const stats = Effect.map(pool.stats, (p): SchedulerStats => ({
           model: registered.info.name,
           sequences: p.size,
           free: p.free,
-          queued: p.queued
+          queued: p.queued,
+          decodes: batching.counts().decodes,
+          decodedTokens: batching.counts().tokens
         }))
+        // a sequence given back decodes no more: the schedule stops waiting for it
+        const sequence = Effect.tap(pool.take, (taken) =>
+          Effect.addFinalizer(() => Effect.sync(() => batching.leave(taken))))
         yield* Effect.acquireRelease(
-          Effect.sync(() => void schedulers.set(registered.info.name, stats)),
+          Effect.sync(() =>
+            void schedulers.set(registered.info.name, stats)
+          ),
           () => Effect.sync(() => void schedulers.delete(registered.info.name))
         )
 
@@ -114,7 +138,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           evaluationGarbage: samplerGarbage(
             model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? VOCABULARY_GUESS
           ),
-          sequence: pool.take,
+          sequence,
           free: Effect.map(pool.stats, (p) => p.free)
         } satisfies LoadedModel
       }).pipe(Effect.withSpan("LlamaEngine.load", { attributes: { model: name } }))

@@ -106,6 +106,13 @@ export const health = ({ memory, models, schedulers, uptimeSeconds, version }: H
     loaded_models: schedulers.map((s) => s.model),
     // what clients wait for: every loaded model's sequences, the free ones, the queued requests
     sequences: { total: sum((s) => s.sequences), free: sum((s) => s.free), queued: sum((s) => s.queued) },
-    schedulers: schedulers.map((s) => ({ model: s.model, sequences: s.sequences, free: s.free, queued: s.queued }))
+    schedulers: schedulers.map((s) => ({
+      model: s.model,
+      sequences: s.sequences,
+      free: s.free,
+      queued: s.queued,
+      decodes: s.decodes,
+      decoded_tokens: s.decodedTokens
+    }))
   }
 }

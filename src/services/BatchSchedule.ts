@@ -1,0 +1,127 @@
+import type { LlamaContext } from "node-llama-cpp"
+
+/**
+ * When a context decodes: every sequence that is generating, together.
+ *
+ * node-llama-cpp decodes a context's queued tokens on the next event-loop cycle after the first one
+ * is queued. Sequences finish sampling at different moments (sampling is asynchronous), so with its
+ * default most decodes carry one or two of several generating sequences: measured, 4 sequences took
+ * 86 decodes for 256 tokens, and 4 clients got no more tokens/s than 1. A decode of 4 tokens costs
+ * about what a decode of 1 does on a CPU (the weights are read once either way). A schedule alone
+ * cannot fix it: the context's batch loop takes whatever was queued while it decoded, so the
+ * sequence left out of one step is decoded with whoever is ready in the next (traced: 3 sequences
+ * rotating in pairs). So this holds each sequence's decode request before it reaches the context,
+ * until every sequence of the last step has asked again or been given back (its generation ended),
+ * and then hands them over together: each step is one decode of all of them.
+ *
+ * A sequence that starts (its prompt) joins the next step of the others. One that does not ask
+ * again in `maxWaitMs` (its client reads slowly, so its generation waits) is not waited for again
+ * until it next decodes: a slow client costs the others one wait, not one every step. The deadline
+ * is checked after the event loop's poll phase: when the process was off the CPU for a while (a busy
+ * machine), the samplings that finished meanwhile are let in first.
+ *
+ * It needs internals of node-llama-cpp 3.21 (the context's method every sequence's decode goes
+ * through, a sequence's id); `attach` says whether they are there, and without them the context
+ * decodes as it would.
+ */
+export interface BatchSchedule {
+  /** hooks a context; false (and no effect) if it has changed shape */
+  readonly attach: (context: LlamaContext) => boolean
+  /** a sequence of the context is given back: its generation will not decode again */
+  readonly leave: (sequence: unknown) => void
+  /** decodes run and the tokens they carried, since the context was attached */
+  readonly counts: () => BatchCounts
+}
+
+export interface BatchCounts {
+  readonly decodes: number
+  readonly tokens: number
+}
+
+type Decode = (this: unknown, request: { readonly sequenceId: number }, ...rest: Array<unknown>) => Promise<unknown>
+
+interface ContextInternals {
+  _decodeTokens?: unknown
+  _ctx?: { initBatch?: unknown }
+}
+
+const idOf = (sequence: unknown): number | undefined => {
+  const id = (sequence as { readonly _sequenceId?: unknown } | undefined)?._sequenceId
+  return typeof id === "number" ? id : undefined
+}
+
+export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => {
+  // the sequences of the last step that have not asked again
+  const expected = new Set<number>()
+  // decode requests held for the next step, by sequence
+  const held = new Map<number, () => void>()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let decodes = 0
+  let tokens = 0
+
+  const release = () => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    expected.clear()
+    const step = [...held.values()]
+    for (const id of held.keys()) expected.add(id)
+    held.clear()
+    // handed over in one go: the context decodes them in one batch
+    for (const go of step) go()
+  }
+  const check = () => {
+    if (held.size === 0) return
+    for (const id of expected) if (!held.has(id)) return
+    release()
+  }
+  const late = () =>
+    setImmediate(() => {
+      timer = undefined
+      if (held.size > 0) release()
+    })
+
+  return {
+    attach: (context) => {
+      const internals = context as unknown as ContextInternals
+      const decode = internals._decodeTokens
+      if (typeof decode !== "function") return false
+      internals._decodeTokens = function(
+        this: unknown,
+        request: { readonly sequenceId: number },
+        ...rest: Array<unknown>
+      ) {
+        const id = request?.sequenceId
+        if (typeof id !== "number") return (decode as Decode).call(this, request, ...rest)
+        return new Promise((resolve, reject) => {
+          held.set(id, () => (decode as Decode).call(this, request, ...rest).then(resolve, reject))
+          check()
+          if (held.size > 0) timer ??= setTimeout(late, options.maxWaitMs)
+        })
+      }
+      const native = internals._ctx
+      if (typeof native?.initBatch === "function") {
+        // the native object's methods are read-only properties; an own property in front of one is allowed
+        const initBatch = native.initBatch
+        try {
+          Object.defineProperty(native, "initBatch", {
+            configurable: true,
+            value(this: unknown, size: number) {
+              decodes++
+              tokens += size
+              return initBatch.call(this, size)
+            }
+          })
+        } catch {
+          // counts stay at zero; the schedule still works
+        }
+      }
+      return true
+    },
+    leave: (sequence) => {
+      const id = idOf(sequence)
+      if (id !== undefined) expected.delete(id)
+      check()
+    },
+    counts: () => ({ decodes, tokens })
+  }
+}

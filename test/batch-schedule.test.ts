@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest"
+import * as BatchSchedule from "../src/services/BatchSchedule.js"
+
+/**
+ * The step logic of BatchSchedule on a stand-in for node-llama-cpp's context (its `_decodeTokens`
+ * records what reaches it, and when); the real context is in test/load.test.ts.
+ */
+
+const fakeContext = () => {
+  const reached: Array<{ readonly id: number; readonly at: number }> = []
+  const context = {
+    _decodeTokens: (request: { readonly sequenceId: number }) => {
+      reached.push({ id: request.sequenceId, at: performance.now() })
+      return Promise.resolve(request.sequenceId)
+    }
+  }
+  return { context, reached }
+}
+const sequence = (id: number) => ({ _sequenceId: id })
+const decode = (context: object, id: number) =>
+  (context as { _decodeTokens: (request: { sequenceId: number }) => Promise<unknown> })._decodeTokens({
+    sequenceId: id
+  })
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+
+describe("BatchSchedule", () => {
+  it("hands over a step when every sequence of the last one has asked again", async () => {
+    const { context, reached } = fakeContext()
+    const schedule = BatchSchedule.make({ maxWaitMs: 10_000 })
+    expect(schedule.attach(context as never)).toBe(true)
+    // nothing runs: the first request goes through at once
+    await decode(context, 0)
+    expect(reached.map((r) => r.id)).toEqual([0])
+    // 1 starts while 0 is the step: held until 0 asks again, then both together
+    const one = decode(context, 1)
+    await tick()
+    expect(reached.map((r) => r.id)).toEqual([0])
+    const zero = decode(context, 0)
+    expect(await Promise.all([zero, one])).toEqual([0, 1])
+    expect(reached.slice(1).map((r) => r.id).sort()).toEqual([0, 1])
+    // a sequence given back is not waited for
+    const again = decode(context, 0)
+    await tick()
+    expect(reached).toHaveLength(3)
+    schedule.leave(sequence(1))
+    await again
+    expect(reached[3]?.id).toBe(0)
+  })
+
+  it("a sequence that does not ask again in time holds the others back once, not every step", async () => {
+    const { context, reached } = fakeContext()
+    const schedule = BatchSchedule.make({ maxWaitMs: 30 })
+    schedule.attach(context as never)
+    await decode(context, 0)
+    await Promise.all([decode(context, 1), decode(context, 0)])
+    // 1 stalls (its client reads slowly): 0 waits for it once
+    const started = performance.now()
+    await decode(context, 0)
+    expect(performance.now() - started).toBeGreaterThanOrEqual(25)
+    // then 0 runs alone, without waiting
+    const alone = performance.now()
+    for (let i = 0; i < 5; i++) await decode(context, 0)
+    expect(performance.now() - alone).toBeLessThan(25)
+    // 1 comes back and joins 0's next step
+    const back = decode(context, 1)
+    await tick()
+    const count = reached.length
+    await Promise.all([back, decode(context, 0)])
+    expect(reached.slice(count).map((r) => r.id).sort()).toEqual([0, 1])
+  })
+
+  it("a context of another shape is left alone", () => {
+    const schedule = BatchSchedule.make({ maxWaitMs: 10 })
+    expect(schedule.attach({} as never)).toBe(false)
+    expect(schedule.counts()).toEqual({ decodes: 0, tokens: 0 })
+  })
+})
