@@ -345,15 +345,27 @@ const summarize = (rounds) => {
 
 // --- the server ---------------------------------------------------------------------------------
 
+// the synthetic models the bench makes when they are missing (random weights, real dimensions):
+// bench-1b is the size users run (1-8B), at Q4_0
+const SYNTHETIC = {
+  "bench-25m": ["--preset", "bench-25m"],
+  "bench-110m": ["--preset", "bench-110m"],
+  "bench-1b": ["--dim", "2048", "--layers", "16", "--heads", "32", "--kv-heads", "8", "--ffn", "8192", "--type", "q4_0"]
+}
+
 const ensureModel = () => {
   if (fs.existsSync(ggufPath)) return
-  if (path.resolve(root, DEFAULT_MODEL) !== ggufPath) throw new Error(`no model at ${ggufPath}`)
-  log(`generating ${DEFAULT_MODEL} (synthetic, random weights) ...`)
+  const name = path.basename(ggufPath).replace(/\.gguf$/i, "")
+  if (path.dirname(ggufPath) !== path.join(root, "synthetic") || SYNTHETIC[name] === undefined) {
+    throw new Error(`no model at ${ggufPath}`)
+  }
+  log(`generating synthetic/${name}.gguf (random weights) ...`)
   fs.mkdirSync(path.dirname(ggufPath), { recursive: true })
   const made = spawnSync(process.execPath, [
     path.join(root, "../shared/tools/make-model.mjs"),
-    "--preset",
-    "bench-25m",
+    ...SYNTHETIC[name],
+    "--name",
+    name,
     "--out",
     ggufPath,
     "--quiet"

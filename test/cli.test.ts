@@ -108,6 +108,11 @@ describe("shimmy CLI", () => {
     expect(stdout).toMatch(/^cpu\s+.*\(\d+ cores\)/m)
     expect(stdout).toMatch(/^threads\s+1 per context/m)
     expect(stdout).toMatch(/^llama\.cpp\s+\S+/m)
+    // SHIMMY_GPU defaults to auto: node-llama-cpp's detection, the CPU where it finds no GPU
+    const backend = /^backend\s+(\S+) \((.*)\)$/m.exec(stdout)
+    expect(backend?.[2]).toMatch(/^auto: /)
+    if (backend?.[1] === "cpu") expect(backend[2]).toContain("no usable CUDA, Vulkan or Metal device")
+    else expect(backend?.[1]).toMatch(/^(cuda|vulkan|metal)$/)
     expect(stdout).toContain(`${SHARED_MODELS} (5 models)`)
   })
 

@@ -3,7 +3,7 @@ import { Console, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { formatBytes } from "../Format.js"
-import { LlamaRuntime, loadNodeLlamaCpp, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
+import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { VERSION } from "../Version.js"
@@ -29,6 +29,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
     const cpus = os.cpus()
     const { getLlamaGpuTypes } = yield* loadNodeLlamaCpp
     const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
+    const backend = backendOf(llama, config.gpu, config.threads)
     const lines = [
       `shimmy        ${VERSION}`,
       `node          ${process.version}`,
@@ -40,9 +41,8 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
         usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"
       })`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
-      `llama.cpp     ${llama.llamaCppRelease.release} (${llama.buildType}), backend ${
-        llama.gpu === false ? "cpu" : llama.gpu
-      }`,
+      `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${backend.openmp ? ", OpenMP" : ""})`,
+      `backend       ${backend.backend} (${backend.reason})`,
       `gpu support   ${gpus.filter((g) => g !== false).join(", ") || "none"} (SHIMMY_GPU=${config.gpu})`,
       "model directories:"
     ]

@@ -124,6 +124,15 @@ export const HealthResponse = Schema.Struct({
   models_available: Schema.Number,
   loaded_models: Schema.Array(Schema.String),
   sequences: Sequences,
+  /** what llama.cpp runs on, once it has loaded */
+  runtime: Schema.optional(Schema.Struct({
+    backend: Schema.Literal("cpu", "cuda", "vulkan", "metal"),
+    gpu_setting: Schema.Literal("auto", "cuda", "vulkan", "metal", "off"),
+    reason: Schema.String,
+    build: Schema.Literal("prebuilt", "local"),
+    openmp: Schema.Boolean,
+    threads: Schema.Number
+  })),
   schedulers: Schema.Array(Schema.extend(
     Schema.Struct({ model: Schema.String }),
     Schema.Struct({

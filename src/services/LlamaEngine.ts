@@ -1,4 +1,4 @@
-import { Effect, Mailbox, RcMap, Stream } from "effect"
+import { Effect, Mailbox, Option, RcMap, Stream } from "effect"
 import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
 import * as BatchSchedule from "./BatchSchedule.js"
@@ -6,7 +6,7 @@ import { capabilitiesOf } from "./ChatFormat.js"
 import { chatFormatFor } from "./ChatTemplate.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { Grammar, grammarStops } from "./Grammar.js"
-import { LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
+import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import type { LoadedModel } from "./LoadedModel.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
@@ -247,7 +247,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         Effect.scoped(Effect.flatMap(acquire(name), (l) => Prompt.tokenize(l, text))),
       acquire,
       /** Per loaded model: its sequences, how many are free and how many requests wait (read-only). */
-      stats: Effect.suspend(() => Effect.all([...schedulers.values()]))
+      stats: Effect.suspend(() => Effect.all([...schedulers.values()])),
+      /** What llama.cpp runs on and why, once the binding has loaded (this starts no load). */
+      backend: Effect.map(runtime.current, Option.map((llama) => backendOf(llama, config.gpu, config.threads)))
     } as const
   }),
   dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default]

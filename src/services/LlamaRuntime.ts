@@ -41,6 +41,42 @@ export const threadsFor = (llama: Llama, setting: number | "auto"): number => {
   return usesOpenMp(llama) ? Math.max(1, cores - 1) : Math.max(1, Math.floor(cores / 2))
 }
 
+/** What the binding runs on, and why: for `shimmy diag` and `/api/health`. */
+export interface Backend {
+  readonly backend: "cpu" | "cuda" | "vulkan" | "metal"
+  /** SHIMMY_GPU */
+  readonly setting: "auto" | "cuda" | "vulkan" | "metal" | "off"
+  readonly reason: string
+  /** node-llama-cpp's prebuilt binary, or one built on this machine */
+  readonly build: "prebuilt" | "local"
+  readonly openmp: boolean
+  /** threads per context for SHIMMY_THREADS */
+  readonly threads: number
+}
+
+export const backendOf = (
+  llama: Llama,
+  setting: Backend["setting"],
+  threadsSetting: number | "auto"
+): Backend => {
+  const backend = llama.gpu === false ? "cpu" : llama.gpu
+  const reason = setting === "off"
+    ? "SHIMMY_GPU=off: the CPU"
+    : setting !== "auto"
+    ? `SHIMMY_GPU=${setting}`
+    : backend === "cpu"
+    ? "auto: no usable CUDA, Vulkan or Metal device (node-llama-cpp's detection): the CPU"
+    : `auto: node-llama-cpp found ${backend}`
+  return {
+    backend,
+    setting,
+    reason,
+    build: llama.buildType === "localBuild" ? "local" : "prebuilt",
+    openmp: usesOpenMp(llama),
+    threads: threadsFor(llama, threadsSetting)
+  }
+}
+
 interface DisposeGuard {
   _preventionHandles: number
   _activateLocksIfNeeded: () => void

@@ -32,7 +32,7 @@ export const settings = {
     Config.validate({ message: "SHIMMY_MAX_QUEUE must be at least 0", validation: (n) => n >= 0 }),
     Config.withDefault(64)
   ),
-  gpu: Config.literal("auto", "cuda", "vulkan", "metal", "off")("SHIMMY_GPU").pipe(Config.withDefault("off" as const)),
+  gpu: Config.literal("auto", "cuda", "vulkan", "metal", "off")("SHIMMY_GPU").pipe(Config.withDefault("auto" as const)),
   modelIdleTimeout: Config.duration("SHIMMY_MODEL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.infinity)),
   huggingFaceCache: Config.string("HF_HUB_CACHE").pipe(
     Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "hub")))),
@@ -64,6 +64,7 @@ export interface ShimmyConfigShape {
   readonly contextSize: number
   /** requests that may wait for a sequence before new ones get `ServerBusy` */
   readonly maxQueue: number
+  /** `auto`: node-llama-cpp's detection among its prebuilt binaries (CUDA, Vulkan, Metal), else the CPU */
   readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
   /** a model unused this long is unloaded; infinite keeps it */
   readonly modelIdleTimeout: Duration.Duration

@@ -67,6 +67,15 @@ layer(TestServer.layer)("GET /api/models and /api/health", (it) => {
       const health = yield* getJson(`${url}/api/health`)
       expect(health.body.models_loaded).toBe(1)
       expect(health.body.loaded_models).toEqual(["llama-2-tiny-random"])
+      // what llama.cpp runs on, and why (the tests' config turns the GPU off)
+      expect(health.body.runtime).toEqual({
+        backend: "cpu",
+        gpu_setting: "off",
+        reason: "SHIMMY_GPU=off: the CPU",
+        build: expect.stringMatching(/^(prebuilt|local)$/),
+        openmp: expect.any(Boolean),
+        threads: 1
+      })
       const { body } = yield* getJson(`${url}/api/models`)
       const loaded = body.models.filter((m: any) => m.loaded).map((m: any) => m.id)
       expect(loaded).toEqual(["llama-2-tiny-random"])

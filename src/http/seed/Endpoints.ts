@@ -40,6 +40,7 @@ const health = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   return HttpServerResponse.unsafeJson(Render.health({
     schedulers: yield* engine.stats,
+    backend: yield* engine.backend,
     models: yield* registry.list,
     memory: process.memoryUsage(),
     uptimeSeconds: Math.round(process.uptime()),

@@ -1,3 +1,4 @@
+import { Option } from "effect"
 import type { Answer, FinishReason, GenerationEvent } from "../../domain/Generation.js"
 import type { ModelInfo } from "../../domain/Model.js"
 import type {
@@ -11,6 +12,7 @@ import type {
 } from "../../domain/SeedApi.js"
 import { formatBytes } from "../../Format.js"
 import type { SchedulerStats } from "../../services/LlamaEngine.js"
+import type { Backend } from "../../services/LlamaRuntime.js"
 import type { Dialect } from "../Dialect.js"
 import type { ErrorReply } from "../Reply.js"
 
@@ -75,6 +77,7 @@ export const models = (list: ReadonlyArray<ModelInfo>, loaded: ReadonlySet<strin
 
 export interface HealthFacts {
   readonly schedulers: ReadonlyArray<SchedulerStats>
+  readonly backend: Option.Option<Backend>
   readonly models: ReadonlyArray<ModelInfo>
   readonly memory: NodeJS.MemoryUsage
   readonly uptimeSeconds: number
@@ -84,7 +87,9 @@ export interface HealthFacts {
 /** What a caller without the required API key learns from `/api/health`. */
 export const publicHealth: PublicHealth = { status: "healthy" }
 
-export const health = ({ memory, models, schedulers, uptimeSeconds, version }: HealthFacts): HealthResponse => {
+export const health = (
+  { backend, memory, models, schedulers, uptimeSeconds, version }: HealthFacts
+): HealthResponse => {
   const sum = (pick: (s: SchedulerStats) => number) => schedulers.reduce((n, s) => n + pick(s), 0)
   return {
     status: "healthy",
@@ -106,6 +111,19 @@ export const health = ({ memory, models, schedulers, uptimeSeconds, version }: H
     loaded_models: schedulers.map((s) => s.model),
     // what clients wait for: every loaded model's sequences, the free ones, the queued requests
     sequences: { total: sum((s) => s.sequences), free: sum((s) => s.free), queued: sum((s) => s.queued) },
+    ...Option.match(backend, {
+      onNone: () => ({}),
+      onSome: (b) => ({
+        runtime: {
+          backend: b.backend,
+          gpu_setting: b.setting,
+          reason: b.reason,
+          build: b.build,
+          openmp: b.openmp,
+          threads: b.threads
+        }
+      })
+    }),
     schedulers: schedulers.map((s) => ({
       model: s.model,
       sequences: s.sequences,
