@@ -1,11 +1,13 @@
 import { HttpServerRequest, HttpServerResponse, Socket } from "@effect/platform"
 import { Cause, Effect, Fiber, Option, Queue, Stream } from "effect"
+import type { IncomingMessage } from "node:http"
 import type { InvalidRequest } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { parseJson } from "./Body.js"
 import type { Dialect, Handler } from "./Dialect.js"
 import { BadHandshake, BodyTooLarge, type MalformedBody, UpgradeRequired } from "./Failures.js"
+import { limitMessages } from "./MessageLimit.js"
 import { replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -55,13 +57,18 @@ export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
         })
       )
     }
+    // Node's request under the platform's: where `ws` learns this socket's message cap. A message
+    // a little over the body limit gets its error frame and the socket stays open; one past twice
+    // the limit is cut off while it arrives (close 1009), never buffered whole
+    const source = request.source as IncomingMessage | undefined
+    if (source !== undefined) limitMessages(source, 2 * maxBodyBytes)
     const socket = yield* request.upgrade.pipe(
       Effect.mapError((e) => new BadHandshake({ reason: `the WebSocket handshake failed: ${e.message}` }))
     )
     const write = yield* socket.writer
     const send = (frame: unknown) => write(JSON.stringify(frame))
 
-    // a message is a request body: the same limit applies (ws itself buffers up to its own cap)
+    // a message is a request body: the same limit applies
     const sized = (message: string | Uint8Array): Effect.Effect<unknown, MalformedBody | BodyTooLarge> =>
       (typeof message === "string" ? Buffer.byteLength(message, "utf8") : message.byteLength) > maxBodyBytes
         ? Effect.fail(new BodyTooLarge({ limit: maxBodyBytes }))

@@ -83,6 +83,24 @@ describe("limits", () => {
     ws.close()
   })
 
+  it("a WebSocket message far over the limit is cut off while it arrives (1009), and the server goes on", async () => {
+    const ws = await openSocket(`${server.wsUrl}/ws/generate`)
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)))
+    ws.on("error", () => {})
+    // 64 MiB announced in one frame header, its payload never sent: only a cap on the declared
+    // length answers this before the bytes arrive
+    const header = Buffer.alloc(14)
+    header[0] = 0x81 // FIN, text
+    header[1] = 0x80 | 127 // masked, 64-bit length
+    header.writeBigUInt64BE(BigInt(64 * MiB), 2)
+    ;(ws as unknown as { _socket: import("node:net").Socket })._socket.write(header)
+    expect(await closed).toBe(1009)
+    const again = await openSocket(`${server.wsUrl}/ws/generate`)
+    const ok = await wsAnswer(again, { model: MODEL, prompt: "Once", max_tokens: 2 })
+    expect(ok.at(-1)).toMatchObject({ done: true })
+    again.close()
+  })
+
   it("a prompt longer than the context is 400 context_length_exceeded with the counts, on every API", async () => {
     const prompt = "Once upon a time there was a little girl ".repeat(10)
     const api = await postJson(`${server.url}/api/generate`, { model: MODEL, prompt })
