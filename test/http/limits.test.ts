@@ -1,4 +1,5 @@
 import * as http from "node:http"
+import type * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openSocket, postJson, postSse, sseText, wsAnswer } from "../support/clients.js"
 import { startServer } from "../support/server.js"
@@ -93,7 +94,7 @@ describe("limits", () => {
     header[0] = 0x81 // FIN, text
     header[1] = 0x80 | 127 // masked, 64-bit length
     header.writeBigUInt64BE(BigInt(64 * MiB), 2)
-    ;(ws as unknown as { _socket: import("node:net").Socket })._socket.write(header)
+    ;(ws as unknown as { _socket: net.Socket })._socket.write(header)
     expect(await closed).toBe(1009)
     const again = await openSocket(`${server.wsUrl}/ws/generate`)
     const ok = await wsAnswer(again, { model: MODEL, prompt: "Once", max_tokens: 2 })
