@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
@@ -88,6 +89,22 @@ const stream = async (url: string, maxTokens: number) => {
   return { rest }
 }
 
+/** A WebSocket opened over a raw TCP socket that then reads nothing and answers no close frame. */
+const deafSocket = (url: string) =>
+  new Promise<net.Socket>((resolve, reject) => {
+    const { hostname, port } = new URL(url)
+    const socket = net.connect(Number(port), hostname, () =>
+      socket.write(
+        "GET /ws/generate HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+      ))
+    socket.once(
+      "data",
+      (d) => (d.toString().startsWith("HTTP/1.1 101") ? resolve(socket) : reject(new Error(d.toString())))
+    )
+    socket.once("error", reject)
+  })
+
 const closeCode = (ws: WebSocket) => new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)))
 
 describe("shimmy serve and SIGTERM", () => {
@@ -121,16 +138,36 @@ describe("shimmy serve and SIGTERM", () => {
     expect(server.output()).toContain("shutting down")
   })
 
-  it("cancels what is still running at the deadline (SHIMMY_SHUTDOWN_TIMEOUT) and still exits 0", async () => {
+  it("at the deadline (SHIMMY_SHUTDOWN_TIMEOUT) every transport gets its last word, and it still exits 0", async () => {
     const server = await serve([], { SHIMMY_SHUTDOWN_TIMEOUT: "300 millis" })
-    // ~2000 tokens: seconds of work, far past the deadline
+    const long = { model: "stories260K", prompt: "Once upon a time", max_tokens: 2000, temperature: 0 }
+    // ~2000 tokens: seconds of work, far past the deadline, on each transport
     const streaming = await stream(server.url, 2000)
+    const json = fetch(`${server.url}/v1/completions`, { method: "POST", body: JSON.stringify(long) })
+    const socket = await openSocket(`${server.url.replace(/^http/, "ws")}/ws/generate`)
+    const frames: Array<any> = []
+    socket.on("message", (data) => frames.push(JSON.parse(data.toString())))
+    const socketClosed = closeCode(socket)
+    const socketFirst = firstFrame(socket)
+    socket.send(JSON.stringify(long))
+    await socketFirst
+    // a WebSocket client that never answers the close handshake must not hold the exit
+    const deaf = await deafSocket(server.url)
+
     const stopping = performance.now()
     server.child.kill("SIGTERM")
     const events = await streaming.rest
     expect(events.join("\n")).not.toContain("finish_reason")
+    expect(events.at(-1)).toBe("[DONE]")
+    expect(JSON.parse(events.at(-2)!).error.code).toBe("server_shutting_down")
+    const answer = await json
+    expect(answer.status).toBe(503)
+    expect((await answer.json() as any).error).toMatchObject({ code: "server_shutting_down" })
+    expect(await socketClosed).toBe(1001)
+    expect(frames.at(-1).error.code).toBe("server_shutting_down")
     expect(await server.exited).toBe(0)
     expect(performance.now() - stopping).toBeLessThan(5000)
+    deaf.destroy()
   })
 
   it("exits 0 on SIGINT when idle, promptly", async () => {

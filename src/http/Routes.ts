@@ -8,6 +8,7 @@ import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import * as Seed from "./seed/Endpoints.js"
 import * as SeedRender from "./seed/Render.js"
+import { untilDeadline } from "./Shutdown.js"
 
 /**
  * The route table: every endpoint the server answers, once. The router is built from it, and so
@@ -48,7 +49,13 @@ const withPromptParam = (reply: ErrorReply, promptParam: string | undefined): Er
 /** A route's handler with every failure answered in its dialect (interruption is left to the platform). */
 const respond = (route: Route): Effect.Effect<HttpServerResponse.HttpServerResponse, never, HandlerServices> =>
   Effect.catchAllCause(
-    route.handler,
+    // a JSON answer still being worked on at the shutdown's deadline is a 503 (a stream's
+    // response is already written by then: Sse.render ends it; a WebSocket's handler is the
+    // whole connection, and ends its answer in progress itself)
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) => request.headers["upgrade"] === undefined ? untilDeadline(route.handler) : route.handler
+    ),
     (cause) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
         Effect.flatMap(

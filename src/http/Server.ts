@@ -2,12 +2,13 @@ import { type HttpRouter, HttpServer, type HttpServerError } from "@effect/platf
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Data, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Scope } from "effect"
 import * as http from "node:http"
+import type { Duplex } from "node:stream"
 import { BodyTooLarge } from "./Failures.js"
 import { guarded } from "./Guard.js"
 import { replyFor } from "./Reply.js"
 import { dialectOf, router } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
-import { Draining } from "./Shutdown.js"
+import { Deadline, Draining } from "./Shutdown.js"
 
 /** The whole HTTP application: the guard (CORS, API key, body limit, shutdown), then the routes. */
 export const app = guarded(router)
@@ -22,6 +23,9 @@ export interface ListenOptions {
 
 export const DEFAULT_HOST = "127.0.0.1"
 export const DEFAULT_PORT = 11435
+/** How long, past the shutdown's deadline, answers have to write their last frames. */
+const LAST_WORD = Duration.seconds(1)
+
 /** How far `--bind auto` looks for a free port. */
 const AUTO_PORTS = 100
 
@@ -152,20 +156,38 @@ export const serve = (options: ListenOptions) =>
     // what lets shutdown wait for them and then interrupt the rest
     const inFlight = yield* FiberSet.make()
     const draining = yield* Deferred.make<void>()
+    const deadline = yield* Deferred.make<void>()
     const track = Effect.withFiberRuntime<void>((fiber) => FiberSet.add(inFlight, fiber))
-    yield* server.serve(Effect.provideService(Effect.zipRight(track, app), Draining, draining))
+    // upgraded connections (WebSockets) leave the HTTP server's books: kept here, so that one whose
+    // client never answers the close handshake cannot hold the process past the shutdown
+    const upgraded = new Set<Duplex>()
+    node.on("upgrade", (_request: http.IncomingMessage, socket: Duplex) => {
+      upgraded.add(socket)
+      socket.once("close", () => upgraded.delete(socket))
+    })
+    yield* server.serve(
+      Effect.zipRight(track, app).pipe(
+        Effect.provideService(Draining, draining),
+        Effect.provideService(Deadline, deadline)
+      )
+    )
     // added last, so it runs first: before the request handlers are detached and the set is cleared
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Deferred.succeed(draining, undefined)
         node.close()
-        if (Duration.greaterThan(config.shutdownTimeout, Duration.zero)) {
-          // finalizers run uninterruptibly; the wait must be interruptible for the deadline to cut it
-          yield* Effect.interruptible(FiberSet.awaitEmpty(inFlight)).pipe(Effect.timeoutOption(config.shutdownTimeout))
-        }
+        // finalizers run uninterruptibly; the waits must be interruptible for their deadlines to cut them
+        const settled = (within: Duration.Duration) =>
+          Effect.interruptible(FiberSet.awaitEmpty(inFlight)).pipe(Effect.timeoutOption(within))
+        if (Duration.greaterThan(config.shutdownTimeout, Duration.zero)) yield* settled(config.shutdownTimeout)
+        // what is still answering gets its last word out (a 503, an error event, an error frame
+        // and the close), then whatever has not finished by then is interrupted
+        yield* Deferred.succeed(deadline, undefined)
+        yield* settled(LAST_WORD)
         yield* FiberSet.clear(inFlight)
         // idle keep-alive connections would otherwise hold the listener open
         node.closeAllConnections()
+        for (const socket of upgraded) socket.destroy()
       })
     )
     return server

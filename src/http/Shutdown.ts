@@ -1,4 +1,5 @@
-import { Context, Deferred, FiberId } from "effect"
+import { Context, Deferred, Effect, FiberId, Stream } from "effect"
+import { ShuttingDown } from "./Failures.js"
 
 /**
  * Set once the server starts shutting down: new requests are refused, and a WebSocket closes
@@ -7,3 +8,32 @@ import { Context, Deferred, FiberId } from "effect"
 export class Draining extends Context.Reference<Draining>()("shimmy/http/Draining", {
   defaultValue: () => Deferred.unsafeMake<void>(FiberId.none)
 }) {}
+
+/**
+ * Set when the shutdown's grace period (`shutdownTimeout`) is over: what is still answering fails
+ * with `ShuttingDown`, so every transport ends with its own last word (a 503 body, an SSE error
+ * event and its end, a WebSocket error frame and the close) before the rest is interrupted.
+ */
+export class Deadline extends Context.Reference<Deadline>()("shimmy/http/Deadline", {
+  defaultValue: () => Deferred.unsafeMake<void>(FiberId.none)
+}) {}
+
+/** Fails with `ShuttingDown` once the deadline has passed; never otherwise. */
+export const deadlinePassed: Effect.Effect<never, ShuttingDown> = Effect.flatMap(
+  Deadline,
+  (deadline) => Effect.zipRight(Deferred.await(deadline), Effect.fail(new ShuttingDown()))
+)
+
+/** `effect`, cut off by the deadline with `ShuttingDown`. */
+export const untilDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ShuttingDown, R> =>
+  Effect.raceFirst(effect, deadlinePassed)
+
+/**
+ * `stream`, failing with `ShuttingDown` once `deadline` is set. A response's stream is written
+ * outside the handler's context, so the handler reads `Deadline` and passes it here.
+ */
+export const streamUntil = <A, E, R>(
+  stream: Stream.Stream<A, E, R>,
+  deadline: Deferred.Deferred<void>
+): Stream.Stream<A, E | ShuttingDown, R> =>
+  Stream.interruptWhen(stream, Effect.zipRight(Deferred.await(deadline), Effect.fail(new ShuttingDown())))

@@ -1,8 +1,10 @@
 import { HttpServerResponse } from "@effect/platform"
-import { Chunk, Effect, Either, Option, type Scope, Stream } from "effect"
+import { Chunk, type Deferred, Effect, Either, Option, type Scope, Stream } from "effect"
 import type { GenerationEvent } from "../domain/Generation.js"
 import type { Dialect } from "./Dialect.js"
+import type { ShuttingDown } from "./Failures.js"
 import { type ErrorReply, replyForCause, type Where } from "./Reply.js"
+import { Deadline, streamUntil } from "./Shutdown.js"
 
 /** Server-Sent Events framing: the one place where events become bytes on an event stream. */
 
@@ -91,6 +93,8 @@ export interface Options {
   readonly framing?: Framing
   /** the items a failure after the start becomes; the dialect's error body by default */
   readonly failure?: (reply: ErrorReply) => ReadonlyArray<unknown>
+  /** the server's shutdown deadline (`Deadline`), which ends the stream with its error items */
+  readonly deadline?: Deferred.Deferred<void>
 }
 
 /**
@@ -103,10 +107,12 @@ export const render = <E>(
   dialect: Dialect,
   where: Where,
   options: Options = {}
-): Stream.Stream<string, E> => {
+): Stream.Stream<string, E | ShuttingDown> => {
   const framing = options.framing ?? dataEvents
   const failure = options.failure ?? ((reply: ErrorReply) => [dialect.errorBody(reply)])
-  return events.pipe(
+  // past the shutdown's deadline the stream fails like any other: its error item, then its end
+  const cut = options.deadline === undefined ? events : streamUntil(events, options.deadline)
+  return cut.pipe(
     // mapConcat, not flatMap: no inner stream for every token
     Stream.mapConcat((event) => frames(event).map(framing.frame)),
     Stream.catchAllCause((cause) =>
@@ -133,9 +139,10 @@ export const answer = <E>(
   where: Where,
   options: Options & { readonly opening?: ReadonlyArray<unknown> } = {}
 ) =>
-  Effect.map(started(events), (stream) => {
+  Effect.gen(function*() {
+    const stream = yield* started(events)
     const framing = options.framing ?? dataEvents
-    const body = render(stream, frames, dialect, where, options)
+    const body = render(stream, frames, dialect, where, { deadline: yield* Deadline, ...options })
     const opening = options.opening ?? []
     return response(
       opening.length === 0 ? body : Stream.concat(Stream.fromIterable(opening.map(framing.frame)), body),

@@ -11,7 +11,7 @@ import { limitMessages } from "./MessageLimit.js"
 import { replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import { ServerConfig } from "./ServerConfig.js"
-import { Draining } from "./Shutdown.js"
+import { Draining, untilDeadline } from "./Shutdown.js"
 
 /** WebSocket transport of a generation: the one place where events become WebSocket messages. */
 
@@ -82,6 +82,8 @@ export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
             Stream.runForEach((event) => Effect.forEach(frames(event), send, { discard: true }))
           )
         ),
+        // at the shutdown's deadline the answer in progress ends with an error frame
+        untilDeadline,
         Effect.catchAllCause((cause) => {
           // the socket itself failed: nobody is left to tell
           const failure = Cause.failureOption(cause)
