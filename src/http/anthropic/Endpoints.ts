@@ -1,0 +1,116 @@
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Option } from "effect"
+import type { ModelNotFound } from "../../domain/Errors.js"
+import { collect, type GenerationRequest } from "../../domain/Generation.js"
+import { LlamaEngine } from "../../services/LlamaEngine.js"
+import { ModelRegistry } from "../../services/ModelRegistry.js"
+import type { Route } from "../Dialect.js"
+import { requestUrl } from "../RequestUrl.js"
+import { ServerConfig } from "../ServerConfig.js"
+import * as Sse from "../Sse.js"
+import { countTokensRequest, messagesGeneration, messagesRequest, promptGeneration } from "./Decode.js"
+import * as Render from "./Render.js"
+
+/** Anthropic's Messages API: `/v1/messages` and its token count. */
+
+const whereOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({
+  method: request.method,
+  path: requestUrl(request).pathname
+}))
+
+/**
+ * Claude Code asks for Anthropic's models by name (`claude-sonnet-...`, and a small one for
+ * background work). A `claude-*` name Shimmy has no model for is served by SHIMMY_ANTHROPIC_MODEL,
+ * else by the only usable model; with several and none chosen, the 404 lists them. Other names
+ * are looked up as they are.
+ */
+const servedBy = (requested: string) =>
+  Effect.gen(function*() {
+    const registry = yield* ModelRegistry
+    const { anthropicModel } = yield* ServerConfig
+    const fallback = (notFound: ModelNotFound) =>
+      Effect.gen(function*() {
+        const chosen = Option.fromNullable(anthropicModel).pipe(Option.flatten)
+        if (Option.isSome(chosen)) return (yield* registry.resolve(chosen.value)).info.name
+        const usable = (yield* registry.list).filter((m) => m.status !== "unusable")
+        return usable.length === 1 ? usable[0]!.name : yield* Effect.fail(notFound)
+      })
+    return yield* registry.resolve(requested).pipe(
+      Effect.map((found) => found.info.name),
+      Effect.catchTag(
+        "ModelNotFound",
+        (notFound) => (/^claude/i.test(requested) ? fallback(notFound) : Effect.fail(notFound))
+      )
+    )
+  })
+
+/**
+ * What the serving model's template cannot do is left out rather than refused, so a client that
+ * always sends tools and thinking (Claude Code) still gets answers from any model: thinking from a
+ * template that never thinks, and tools the model may (`auto`) but need not call from a template
+ * without tool calls. A forced call (`any`, `tool`) on such a template is still refused.
+ */
+const withinCapabilities = (generation: GenerationRequest) =>
+  Effect.gen(function*() {
+    const thinks = generation.thinking?.enabled === true
+    const mayCall = generation.tools?.choice._tag === "Auto"
+    if (!thinks && !mayCall) return generation
+    const can = yield* (yield* LlamaEngine).capabilities(generation.model)
+    return {
+      ...generation,
+      thinking: thinks && !can.thinking ? undefined : generation.thinking,
+      tools: mayCall && !can.tools ? undefined : generation.tools
+    }
+  })
+
+const createMessage = Effect.gen(function*() {
+  const engine = yield* LlamaEngine
+  const request = yield* messagesRequest
+  const model = yield* servedBy(request.model)
+  const generation = yield* withinCapabilities(yield* messagesGeneration(request, model))
+  const stops = request.stop_sequences ?? []
+  const events = engine.generate(generation)
+  // the requested name is echoed (clients match on it); the header tells which model answered
+  const served = HttpServerResponse.setHeader("x-shimmy-model", model)
+  if (!request.stream) {
+    return served(HttpServerResponse.unsafeJson(Render.message(request.model, yield* collect(model, events), stops)))
+  }
+  // message_start tells the prompt's length before the first token: the prompt is rendered first
+  const prompt = yield* engine.render(generation)
+  const stream = Render.events(request.model, prompt.tokens.length, stops)
+  return served(
+    yield* Sse.answer(events, stream.frames, Render.dialect, yield* whereOf, {
+      framing: Sse.namedEvents,
+      opening: stream.opening
+    })
+  )
+})
+
+const countTokens = Effect.gen(function*() {
+  const engine = yield* LlamaEngine
+  const request = yield* countTokensRequest
+  const model = yield* servedBy(request.model)
+  const prompt = yield* engine.render(yield* withinCapabilities(yield* promptGeneration(request, model)))
+  return HttpServerResponse.unsafeJson(Render.tokensCount(prompt.tokens.length))
+})
+
+const dialect = Render.dialect
+
+export const routes: ReadonlyArray<Route> = [
+  {
+    method: "POST",
+    path: "/v1/messages",
+    dialect,
+    handler: createMessage,
+    promptParam: "messages",
+    summary: "Anthropic Messages (JSON, or SSE events), with tools and thinking"
+  },
+  {
+    method: "POST",
+    path: "/v1/messages/count_tokens",
+    dialect,
+    handler: countTokens,
+    promptParam: "messages",
+    summary: "Anthropic token count of a Messages request"
+  }
+]
