@@ -28,7 +28,7 @@ export type TextBlockParam = typeof TextBlockParam.Type
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
-const VISION = new Set(["image", "document", "search_result", "container_upload"])
+const VISION = new Set(["image", "document"])
 
 /** Why a block of this type is refused: images and documents need vision, the rest are Anthropic's own. */
 const refusal = (type: string) =>

@@ -15,7 +15,12 @@ import * as SeedRender from "./seed/Render.js"
  * The route table: every endpoint the server answers, once. The router is built from it, and so
  * is the 404 / 405 answer (which methods a path takes) and the dialect a path belongs to.
  */
-export const routes: ReadonlyArray<Route> = [...Seed.routes, ...OpenAi.routes, ...Anthropic.routes]
+export const routes: ReadonlyArray<Route> = [
+  ...Seed.routes,
+  // Anthropic's SDK lists models on OpenAI's path
+  ...OpenAi.routes.map(Anthropic.withAnthropicModels),
+  ...Anthropic.routes
+]
 
 const dialects: ReadonlyArray<Dialect> = [OpenAiRender.dialect, SeedRender.dialect, AnthropicRender.dialect]
 

@@ -249,6 +249,22 @@ describe("models and errors", () => {
     expect(counted.input_tokens).toBe(data.usage.input_tokens)
   })
 
+  it("the SDK lists and retrieves models in Anthropic's shape; OpenAI's clients still get theirs", async () => {
+    const page = await client.models.list()
+    expect(page.data.map((m) => m.id).sort()).toEqual(["llama-2-tiny-random", MODEL])
+    for (const model of page.data) {
+      expect(model).toMatchObject({ type: "model", display_name: expect.any(String), created_at: expect.any(String) })
+    }
+    const one = await client.models.retrieve(MODEL)
+    expect(strictly(Wire.ModelInfo, one).id).toBe(MODEL)
+    const missing = await client.models.retrieve("no-such-model").catch((e) => e)
+    expect(missing).toBeInstanceOf(NotFoundError)
+    expect(missing.error.error.type).toBe("not_found_error")
+    const openAi = await (await fetch(`${server.url}/v1/models`)).json()
+    expect(openAi.object).toBe("list")
+    expect(openAi.data[0].object).toBe("model")
+  })
+
   it("an unknown model of another name is NotFoundError, in Anthropic's shape", async () => {
     const error = await client.messages.create({ model: "no-such-model", max_tokens: 3, messages: ask }).catch((
       e

@@ -1,10 +1,11 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option } from "effect"
-import type { ModelNotFound } from "../../domain/Errors.js"
+import { ModelNotFound } from "../../domain/Errors.js"
 import { collect, type GenerationRequest } from "../../domain/Generation.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
-import type { Route } from "../Dialect.js"
+import { errorResponse, type Route } from "../Dialect.js"
+import { replyFor } from "../Reply.js"
 import { requestUrl } from "../RequestUrl.js"
 import { ServerConfig } from "../ServerConfig.js"
 import * as Sse from "../Sse.js"
@@ -95,6 +96,44 @@ const countTokens = Effect.gen(function*() {
 })
 
 const dialect = Render.dialect
+
+/** Anthropic's SDK sends `anthropic-version` with every request; OpenAI's clients never do. */
+const fromAnthropicClient = Effect.map(
+  HttpServerRequest.HttpServerRequest,
+  (request) => request.headers["anthropic-version"] !== undefined
+)
+
+const usable = Effect.map(
+  Effect.flatMap(ModelRegistry, (registry) => registry.list),
+  (models) => models.filter((m) => m.status !== "unusable")
+)
+
+const MODELS = "/v1/models/"
+
+const anthropicModels = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const path = requestUrl(request).pathname
+  const models = yield* usable
+  if (!path.startsWith(MODELS) || path === MODELS) return HttpServerResponse.unsafeJson(Render.modelList(models))
+  const id = decodeURIComponent(path.slice(MODELS.length)).replace(/\/$/, "")
+  const found = (yield* (yield* ModelRegistry).resolve(id)).info
+  if (found.status === "unusable") {
+    return yield* Effect.fail(new ModelNotFound({ model: id, available: models.map((m) => m.name) }))
+  }
+  return HttpServerResponse.unsafeJson(Render.modelList([found]).data[0])
+}).pipe(Effect.catchAll((failure) => Effect.succeed(errorResponse(dialect, replyFor(failure)))))
+
+/**
+ * `GET /v1/models` is OpenAI's route; a request from Anthropic's SDK (`models.list()`,
+ * `models.retrieve()`) is answered in Anthropic's shape instead, so both SDKs can list models.
+ */
+export const withAnthropicModels = (route: Route): Route =>
+  route.method === "GET" && (route.path === "/v1/models" || route.path === "/v1/models/*")
+    ? {
+      ...route,
+      handler: Effect.flatMap(fromAnthropicClient, (anthropic) => (anthropic ? anthropicModels : route.handler))
+    }
+    : route
 
 export const routes: ReadonlyArray<Route> = [
   {
