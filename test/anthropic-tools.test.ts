@@ -340,8 +340,11 @@ describe("a replay of what Claude Code sends", () => {
       })
       expect(events[0]).toMatchObject({ type: "message_start", message: { model: "claude-sonnet-4-5-20250929" } })
       expect(events.at(-1)!.type).toBe("message_stop")
-      // qwen25 does not think; the context (2048) ends the answer long before 32000 tokens
-      expect(events.at(-2)).toMatchObject({ type: "message_delta", delta: { stop_reason: "max_tokens" } })
+      // the context (2048 tokens) ends the answer long before 32000
+      expect(events.at(-2)).toMatchObject({
+        type: "message_delta",
+        delta: { stop_reason: "model_context_window_exceeded" }
+      })
       const start = events[0] as Extract<Wire.StreamEvent, { type: "message_start" }>
       const count = await client.messages.countTokens(
         { ...claudeCodeBody, stream: undefined, max_tokens: undefined } as never

@@ -170,7 +170,13 @@ export class MessagesRequest extends Schema.Class<MessagesRequest>("MessagesRequ
 
 // --- responses -----------------------------------------------------------------------------------
 
-export const StopReason = Schema.Literal("end_turn", "max_tokens", "stop_sequence", "tool_use")
+export const StopReason = Schema.Literal(
+  "end_turn",
+  "max_tokens",
+  "stop_sequence",
+  "tool_use",
+  "model_context_window_exceeded"
+)
 export type StopReason = typeof StopReason.Type
 
 export const TextBlock = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String, citations: Schema.Null })

@@ -154,26 +154,36 @@ describe("stop reasons", () => {
   // end-of-turn is checked on the renderer itself, with the events the engine gives
   const done = (stopSequence?: string) => doneEvent("stop", Usage.of(5, 3), stopSequence)
   const answer = (event: DoneEvent) => ({ text: "Once", reasoning: "", toolCalls: [], done: event })
+  const lily = { stops: ["Lily"], maxTokens: 100 }
 
   it("an end-of-turn is end_turn; a template's own stop string is not named; the request's is", () => {
-    expect(Render.message(MODEL, answer(done()), ["Lily"])).toMatchObject({
+    expect(Render.message(MODEL, answer(done()), lily)).toMatchObject({
       stop_reason: "end_turn",
       stop_sequence: null
     })
-    expect(Render.message(MODEL, answer(done("\nUser:")), ["Lily"])).toMatchObject({
+    expect(Render.message(MODEL, answer(done("\nUser:")), lily)).toMatchObject({
       stop_reason: "end_turn",
       stop_sequence: null
     })
-    expect(Render.message(MODEL, answer(done("Lily")), ["Lily"])).toMatchObject({
+    expect(Render.message(MODEL, answer(done("Lily")), lily)).toMatchObject({
       stop_reason: "stop_sequence",
       stop_sequence: "Lily"
     })
-    const stream = Render.events(MODEL, 5, ["Lily"])
+    const stream = Render.events(MODEL, 5, lily)
     const last = [...stream.frames(tokenEvent("Once", 1)), ...stream.frames(done())]
     expect(last.find((e) => e.type === "message_delta")).toMatchObject({
       delta: { stop_reason: "end_turn", stop_sequence: null },
       usage: { input_tokens: 5, output_tokens: 3 }
     })
+  })
+
+  it("a full context short of max_tokens is model_context_window_exceeded", async () => {
+    // stories260K's context is 2048 tokens: less than it is asked to write
+    const message = await client.messages.create({ model: MODEL, max_tokens: 4000, ...greedy, messages: ask })
+    expect(message.usage.input_tokens + message.usage.output_tokens).toBe(2048)
+    expect(message.stop_reason).toBe("model_context_window_exceeded")
+    const exact = await client.messages.create({ model: MODEL, max_tokens: 5, ...greedy, messages: ask })
+    expect(exact.stop_reason).toBe("max_tokens")
   })
 })
 
@@ -260,7 +270,7 @@ describe("models and errors", () => {
     const missing = await client.models.retrieve("no-such-model").catch((e) => e)
     expect(missing).toBeInstanceOf(NotFoundError)
     expect(missing.error.error.type).toBe("not_found_error")
-    const openAi = await (await fetch(`${server.url}/v1/models`)).json()
+    const openAi: any = await (await fetch(`${server.url}/v1/models`)).json()
     expect(openAi.object).toBe("list")
     expect(openAi.data[0].object).toBe("model")
   })
@@ -404,7 +414,7 @@ describe("with an API key, one model and one sequence", () => {
 
 describe("a failure after the stream started", () => {
   it("ends the stream with `event: error` in Anthropic's shape, after the blocks so far", async () => {
-    const stream = Render.events(MODEL, 5, [])
+    const stream = Render.events(MODEL, 5, { stops: [], maxTokens: 100 })
     const failing = Stream.concat(
       Stream.make(tokenEvent("Once", 1), tokenEvent(" upon", 1)),
       Stream.fail(new GenerationFailed({ model: MODEL, reason: "the context broke" }))

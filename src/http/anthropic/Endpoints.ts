@@ -69,16 +69,16 @@ const createMessage = Effect.gen(function*() {
   const request = yield* messagesRequest
   const model = yield* servedBy(request.model)
   const generation = yield* withinCapabilities(yield* messagesGeneration(request, model))
-  const stops = request.stop_sequences ?? []
+  const ending = { stops: request.stop_sequences ?? [], maxTokens: request.max_tokens }
   const events = engine.generate(generation)
   // the requested name is echoed (clients match on it); the header tells which model answered
   const served = HttpServerResponse.setHeader("x-shimmy-model", model)
   if (!request.stream) {
-    return served(HttpServerResponse.unsafeJson(Render.message(request.model, yield* collect(model, events), stops)))
+    return served(HttpServerResponse.unsafeJson(Render.message(request.model, yield* collect(model, events), ending)))
   }
   // message_start tells the prompt's length before the first token: the prompt is rendered first
   const prompt = yield* engine.render(generation)
-  const stream = Render.events(request.model, prompt.tokens.length, stops)
+  const stream = Render.events(request.model, prompt.tokens.length, ending)
   return served(
     yield* Sse.answer(events, stream.frames, Render.dialect, yield* whereOf, {
       framing: Sse.namedEvents,

@@ -89,11 +89,21 @@ const inputOf = (call: ToolCall): Record<string, unknown> => {
     : { value: parsed }
 }
 
+/** What of a request decides how its stop is told: its stop sequences and its token limit. */
+export interface Ending {
+  readonly stops: ReadonlyArray<string>
+  readonly maxTokens: number
+}
+
 /** Why a generation ended, and which of the request's stop sequences ended it. */
-const stopOf = (done: DoneEvent, stops: ReadonlyArray<string>): { reason: StopReason; sequence: string | null } => {
+const stopOf = (done: DoneEvent, { maxTokens, stops }: Ending): { reason: StopReason; sequence: string | null } => {
   switch (done.finishReason) {
     case "length":
-      return { reason: "max_tokens", sequence: null }
+      // short of max_tokens, the context was full (the engine stops there too)
+      return {
+        reason: done.usage.completion_tokens < maxTokens ? "model_context_window_exceeded" : "max_tokens",
+        sequence: null
+      }
     case "tool_calls":
       return { reason: "tool_use", sequence: null }
     case "stop":
@@ -112,7 +122,7 @@ const usageOf = (input: number, output: number): Usage => ({
 })
 
 /** A whole answer: its thought, its text, then its calls (a text block when there is nothing else). */
-export const message = (model: string, answer: Answer, stops: ReadonlyArray<string>): Message => {
+export const message = (model: string, answer: Answer, ending: Ending): Message => {
   const calls: Array<ContentBlock> = answer.toolCalls.map((call) => ({
     type: "tool_use",
     id: toolUseId(call.id),
@@ -128,7 +138,7 @@ export const message = (model: string, answer: Answer, stops: ReadonlyArray<stri
       : []),
     ...calls
   ]
-  const stop = stopOf(answer.done, stops)
+  const stop = stopOf(answer.done, ending)
   return {
     id: randomId("msg"),
     type: "message",
@@ -148,7 +158,7 @@ type Open = { readonly kind: "text" } | { readonly kind: "thinking"; thought: st
  * before the first token (message_start carries it). Blocks are opened as the kind of output
  * changes (thought, text, a call) and each is stopped before the next starts, so indexes count up.
  */
-export const events = (model: string, inputTokens: number, stops: ReadonlyArray<string>) => {
+export const events = (model: string, inputTokens: number, ending: Ending) => {
   let index = -1
   let open: Open | undefined
   const start = (block: ContentBlock, now: Open | undefined): StreamEvent => {
@@ -222,7 +232,7 @@ export const events = (model: string, inputTokens: number, stops: ReadonlyArray<
         ]
       }
       case "Done": {
-        const stop = stopOf(event, stops)
+        const stop = stopOf(event, ending)
         // a message has at least one block, as a whole one does
         const empty = index === -1
           ? [start({ type: "text", text: "", citations: null }, { kind: "text" })]
