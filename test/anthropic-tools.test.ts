@@ -178,6 +178,19 @@ describe("forced tool use", () => {
     expect(message.usage.input_tokens).toBeGreaterThan(60)
   })
 
+  it("thinking with a forced call is refused, as Anthropic does", async () => {
+    const error = await client.messages.create({
+      model: "qwen3",
+      max_tokens: 40,
+      messages: ask,
+      tools,
+      tool_choice: { type: "any" },
+      thinking: { type: "enabled", budget_tokens: 1024 }
+    }).catch((e) => e)
+    expect(error).toBeInstanceOf(BadRequestError)
+    expect(error.error.error.message).toMatch(/thinking may not be enabled/)
+  })
+
   it("count_tokens counts the tools the template renders, as usage does", async () => {
     const body = { model: "qwen25", messages: ask, tools, tool_choice: { type: "auto" as const } }
     const withTools = await client.messages.countTokens(body)

@@ -328,6 +328,23 @@ describe("models and errors", () => {
       .toMatch(/assistant/)
   })
 
+  it("a prompt past the context is refused in Anthropic's words, which clients read to compact", async () => {
+    // stories260K's context is 2048 tokens; this is more, in JSON and in a stream alike
+    const long = [{ role: "user" as const, content: "Once upon a time there was a cat. ".repeat(300) }]
+    for (const stream of [false, true]) {
+      const error = await client.messages.create({ model: MODEL, max_tokens: 4, messages: long, stream }).then(
+        () => undefined,
+        (e: unknown) => e
+      )
+      expect(error).toBeInstanceOf(BadRequestError)
+      const body = (error as BadRequestError).error as Wire.ErrorBody
+      expect(body.error.type).toBe("invalid_request_error")
+      expect(body.error.message).toMatch(/^prompt is too long: \d+ tokens > 2047 maximum$/)
+    }
+    const counted = await client.messages.countTokens({ model: MODEL, messages: long })
+    expect(counted.input_tokens).toBeGreaterThan(2047)
+  })
+
   it("unknown top-level fields, metadata, service_tier, betas and ?beta=true are accepted", async () => {
     const answer = await postJson(`${server.url}/v1/messages?beta=true`, {
       model: MODEL,

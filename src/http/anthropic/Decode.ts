@@ -246,4 +246,12 @@ export const messagesGeneration = (
   request: MessagesRequest,
   model: string
 ): Effect.Effect<GenerationRequest, InvalidRequest> =>
-  Effect.map(promptGeneration(request, model), (prompt) => ({ ...prompt, sampling: samplingOf(request) }))
+  Effect.flatMap(promptGeneration(request, model), (prompt) => {
+    const forced = prompt.tools?.choice._tag === "Required" || prompt.tools?.choice._tag === "Named"
+    // as Anthropic: a forced call leaves no room for a thought before it
+    return forced && request.thinking !== undefined && request.thinking.type !== "disabled"
+      ? Effect.fail(
+        invalid("thinking", "thinking may not be enabled when tool_choice forces tool use (type 'any' or 'tool')")
+      )
+      : Effect.succeed({ ...prompt, sampling: samplingOf(request) })
+  })

@@ -59,9 +59,22 @@ const messageOf = (reply: ErrorReply): string => {
     : `${param}: ${reply.details}`
 }
 
+// the one table words it "The prompt is N tokens, which does not fit in the context of M tokens ..."
+const TOO_LONG = /^The prompt is (\d+) tokens, which does not fit in the context of (\d+) tokens/
+
+/**
+ * Anthropic's own words for a prompt past the context, "prompt is too long: N tokens > M maximum":
+ * clients read them (Claude Code compacts the conversation and retries).
+ */
+const tooLong = (reply: ErrorReply): string | undefined => {
+  const match = reply.code === "context_length_exceeded" ? TOO_LONG.exec(reply.details) : null
+  // one token must be left to generate: the longest prompt is the context less one
+  return match === null ? undefined : `prompt is too long: ${match[1]} tokens > ${Number(match[2]) - 1} maximum`
+}
+
 export const errorBody = (reply: ErrorReply): ErrorBody => ({
   type: "error",
-  error: { type: errorTypeOf(reply.status), message: messageOf(reply) }
+  error: { type: errorTypeOf(reply.status), message: tooLong(reply) ?? messageOf(reply) }
 })
 
 export const dialect: Dialect = {
