@@ -372,6 +372,75 @@ describe("models and errors", () => {
   })
 })
 
+describe("hostile input", () => {
+  const valid = {
+    model: MODEL,
+    max_tokens: 2,
+    system: [{ type: "text", text: "Be brief." }],
+    messages: [
+      { role: "user", content: [{ type: "text", text: "Hi" }] },
+      { role: "assistant", content: [{ type: "tool_use", id: "t1", name: "f", input: { a: 1 } }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: "ok" }] }
+    ],
+    tools: [{ name: "f", input_schema: { type: "object", properties: { a: { type: "number" } } } }],
+    tool_choice: { type: "auto" },
+    stop_sequences: ["zz"]
+  }
+  const values: ReadonlyArray<unknown> = [
+    null,
+    0,
+    -1,
+    1e308,
+    "",
+    "x",
+    true,
+    [],
+    [null],
+    {},
+    { type: 5 },
+    { type: "tool" },
+    { type: "image" },
+    [{ type: "text" }],
+    "\u0000\ud800"
+  ]
+
+  /** Every place of a JSON value, as a path of keys. */
+  const paths = (value: unknown, at: ReadonlyArray<string | number> = []): Array<ReadonlyArray<string | number>> =>
+    typeof value !== "object" || value === null
+      ? [at]
+      : [at, ...Object.entries(value).flatMap(([k, v]) => paths(v, [...at, Array.isArray(value) ? Number(k) : k]))]
+
+  const replaced = (value: unknown, path: ReadonlyArray<string | number>, by: unknown): unknown => {
+    if (path.length === 0) return by
+    const copy: any = Array.isArray(value) ? [...value] : { ...(value as object) }
+    copy[path[0]!] = replaced(copy[path[0]!], path.slice(1), by)
+    return copy
+  }
+
+  it(
+    "any field of a valid request replaced by a wrong value is a 200 or a 4xx in Anthropic's shape, never a 500",
+    async () => {
+      let refused = 0
+      for (const path of paths(valid).filter((p) => p.length > 0)) {
+        for (const value of values) {
+          const body = replaced(valid, path, value)
+          const answer = await postJson(`${server.url}/v1/messages`, body)
+          const where = `${path.join(".")} = ${JSON.stringify(value)}`
+          expect([200, 400, 404], where).toContain(answer.status)
+          if (answer.status !== 200) {
+            refused++
+            expect(strictly(Wire.ErrorBody, answer.body).error.message.length, where).toBeGreaterThan(0)
+          } else expect(answer.body.type, where).toBe("message")
+        }
+      }
+      expect(refused).toBeGreaterThan(100)
+      const health: any = await (await fetch(`${server.url}/api/health`)).json()
+      expect(health.status).toBe("healthy")
+    },
+    120_000
+  )
+})
+
 describe("with an API key, one model and one sequence", () => {
   let guarded: Server
   beforeAll(async () => {
