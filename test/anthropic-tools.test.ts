@@ -319,6 +319,31 @@ const claudeCodeBody = {
       },
       cache_control: { type: "ephemeral" }
     },
+    {
+      name: "TodoWrite",
+      description: "Updates the todo list",
+      input_schema: {
+        $schema: "http://json-schema.org/draft-07/schema#",
+        type: "object",
+        properties: {
+          todos: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                content: { type: "string", minLength: 1 },
+                status: { type: "string", enum: ["pending", "in_progress", "completed"] }
+              },
+              required: ["content", "status"],
+              additionalProperties: false
+            }
+          },
+          previous: { type: "array", items: { $ref: "#/properties/todos/items" } }
+        },
+        required: ["todos"],
+        additionalProperties: false
+      }
+    },
     { type: "web_search_20250305", name: "web_search", max_uses: 8 }
   ],
   thinking: { type: "enabled", budget_tokens: 31999 },
@@ -371,6 +396,11 @@ describe("a replay of what Claude Code sends", () => {
         system: [{ type: "text", text: "x-anthropic-billing-header: cch=00000;" }, ...claudeCodeBody.system.slice(1)]
       } as never)
       expect(other.input_tokens).toBe(count.input_tokens)
+      // the custom tools were rendered for the model (the server tool set aside)
+      const toolless = await client.messages.countTokens(
+        { ...claudeCodeBody, stream: undefined, max_tokens: undefined, tools: undefined } as never
+      )
+      expect(count.input_tokens).toBeGreaterThan(toolless.input_tokens + 100)
     },
     120_000
   )

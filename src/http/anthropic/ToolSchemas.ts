@@ -19,6 +19,42 @@ const SCHEMA_LISTS = new Set(["anyOf", "oneOf", "prefixItems"])
 const note = (dropped: Record<string, unknown>): string =>
   Object.entries(dropped).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ")
 
+/** The value a local JSON pointer (`#/properties/a/items`) names in `root`, if any. */
+const pointed = (root: unknown, ref: string): unknown => {
+  if (!ref.startsWith("#/")) return undefined
+  let node: unknown = root
+  for (const raw of ref.slice(2).split("/")) {
+    const key = decodeURIComponent(raw).replace(/~1/g, "/").replace(/~0/g, "~")
+    if (!isRecord(node) && !Array.isArray(node)) return undefined
+    node = (node as Record<string, unknown>)[key]
+  }
+  return node
+}
+
+// refs are inlined at most this deep: a recursive schema is cut off there (its rest accepts any value)
+const MAX_INLINE = 8
+
+/**
+ * `$ref`s the grammar cannot follow, inlined: draft-07's `#/definitions/...` and the pointers into
+ * the schema itself that zod-to-json-schema writes for a repeated part (`#/properties/todos/items`).
+ */
+const inlineRefs = (node: unknown, root: unknown, depth: number): unknown => {
+  if (Array.isArray(node)) return node.map((n) => inlineRefs(n, root, depth))
+  if (!isRecord(node)) return node
+  const ref = node["$ref"]
+  if (typeof ref === "string" && !ref.startsWith("#/$defs/")) {
+    const { $ref: _, ...rest } = node
+    const target = depth < MAX_INLINE ? pointed(root, ref) : undefined
+    return isRecord(target)
+      ? inlineRefs({ ...target, ...rest }, root, depth + 1)
+      : {
+        ...rest,
+        description: `${typeof rest["description"] === "string" ? `${rest["description"]} ` : ""}(see ${ref})`
+      }
+  }
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, inlineRefs(v, root, depth)]))
+}
+
 const relaxNode = (node: unknown): unknown => {
   // `true` accepts anything, as `{}` does; `false` has no grammar and is left for the engine to refuse
   if (node === true) return {}
@@ -26,6 +62,8 @@ const relaxNode = (node: unknown): unknown => {
   const out: Record<string, unknown> = {}
   const dropped: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(node)) {
+    // inlined already
+    if (key === "definitions") continue
     if (ANNOTATIONS.has(key)) out[key] = value
     else if (!ENFORCED.has(key)) dropped[key] = value
     else if (key === "format" && (typeof value !== "string" || !FORMATS.has(value))) dropped[key] = value
@@ -53,4 +91,4 @@ const relaxNode = (node: unknown): unknown => {
 
 /** A tool's input schema with what the grammar cannot enforce moved into descriptions. */
 export const relaxSchema = (schema: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> =>
-  relaxNode(schema) as Record<string, unknown>
+  relaxNode(inlineRefs(schema, schema, 0)) as Record<string, unknown>
