@@ -372,6 +372,35 @@ describe("models and errors", () => {
   })
 })
 
+describe("claude-* names with several models and none chosen", () => {
+  let several: Server
+  beforeAll(async () => {
+    several = await startServer({
+      modelPaths: [sharedModel("stories260K.gguf"), sharedModel("llama-2-tiny-random.gguf")],
+      parallel: 1
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await several?.close()
+  })
+
+  it("are a 404 listing the models until one is in memory, then served by it (while it is the only one)", async () => {
+    const sdk = new Anthropic({ baseURL: several.url, apiKey: "unused", maxRetries: 0 })
+    const haiku = () =>
+      sdk.messages.create({ model: "claude-haiku-4-5", max_tokens: 2, messages: ask }).withResponse().then(
+        ({ response }) => response.headers.get("x-shimmy-model"),
+        (e: unknown) => e
+      )
+    const before = await haiku()
+    expect(before).toBeInstanceOf(NotFoundError)
+    expect((before as NotFoundError).message).toMatch(/stories260K/)
+    await sdk.messages.create({ model: MODEL, max_tokens: 2, messages: ask })
+    expect(await haiku()).toBe(MODEL)
+    await sdk.messages.create({ model: "llama-2-tiny-random", max_tokens: 2, messages: ask })
+    expect(await haiku()).toBeInstanceOf(NotFoundError)
+  })
+})
+
 describe("hostile input", () => {
   const valid = {
     model: MODEL,

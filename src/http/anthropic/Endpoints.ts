@@ -22,8 +22,9 @@ const whereOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({
 /**
  * Claude Code asks for Anthropic's models by name (`claude-sonnet-...`, and a small one for
  * background work). A `claude-*` name Shimmy has no model for is served by SHIMMY_ANTHROPIC_MODEL,
- * else by the only usable model; with several and none chosen, the 404 lists them. Other names
- * are looked up as they are.
+ * else by the only usable model, else by the only model in memory (so with ANTHROPIC_MODEL set to
+ * a Shimmy model, the background requests for a small Claude go to the one already loaded); failing
+ * those, the 404 lists the models. Other names are looked up as they are.
  */
 const servedBy = (requested: string) =>
   Effect.gen(function*() {
@@ -34,7 +35,9 @@ const servedBy = (requested: string) =>
         const chosen = Option.fromNullable(anthropicModel).pipe(Option.flatten)
         if (Option.isSome(chosen)) return (yield* registry.resolve(chosen.value)).info.name
         const usable = (yield* registry.list).filter((m) => m.status !== "unusable")
-        return usable.length === 1 ? usable[0]!.name : yield* Effect.fail(notFound)
+        if (usable.length === 1) return usable[0]!.name
+        const loaded = yield* (yield* LlamaEngine).loaded
+        return loaded.length === 1 ? loaded[0]! : yield* Effect.fail(notFound)
       })
     return yield* registry.resolve(requested).pipe(
       Effect.map((found) => found.info.name),
