@@ -178,6 +178,33 @@ describe("forced tool use", () => {
     expect(message.usage.input_tokens).toBeGreaterThan(60)
   })
 
+  it("tool_choice none and auto (random weights never call) answer in text", async () => {
+    for (const tool_choice of [{ type: "none" as const }, { type: "auto" as const }]) {
+      const message = await client.messages.create({
+        model: "qwen25",
+        max_tokens: 8,
+        ...greedy,
+        messages: ask,
+        tools,
+        tool_choice
+      })
+      expect(message.content.map((b) => b.type), tool_choice.type).toEqual(["text"])
+      expect(message.stop_reason).toBe("max_tokens")
+    }
+  })
+
+  it("output_config.format json_schema makes the text JSON that matches the schema", async () => {
+    const message = await client.messages.create({
+      model: "qwen25",
+      max_tokens: 60,
+      ...greedy,
+      messages: ask,
+      output_config: { format: { type: "json_schema", schema: weather.input_schema } }
+    })
+    const text = message.content.flatMap((b) => (b.type === "text" ? [b.text] : [])).join("")
+    expectWeather(JSON.parse(text))
+  })
+
   it("thinking with a forced call is refused, as Anthropic does", async () => {
     const error = await client.messages.create({
       model: "qwen3",
@@ -249,6 +276,17 @@ describe("thinking", () => {
       thinking: { type: "disabled" }
     })
     expect(off.content.map((b) => b.type)).toEqual(["text"])
+  })
+
+  it("adaptive thinking thinks on a thinking template, as enabled does", async () => {
+    const message = await client.messages.create({
+      model: "qwen3",
+      max_tokens: 8,
+      ...greedy,
+      messages: ask,
+      thinking: { type: "adaptive" }
+    })
+    expect(message.content.map((b) => b.type)).toEqual(["thinking"])
   })
 
   it("a model that cannot think answers without thinking, not with an error", async () => {
