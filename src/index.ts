@@ -3,6 +3,7 @@
  * the services (registry, runtime, engine, grammars, embeddings) with the one `Live` layer that
  * composes them, for other Effect apps. The HTTP server is its own entry: `shimmy/http`.
  */
+export * as Anthropic from "./domain/Anthropic.js"
 export * from "./domain/Errors.js"
 export * from "./domain/Generation.js"
 export * from "./domain/Model.js"

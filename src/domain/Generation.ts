@@ -166,6 +166,8 @@ export interface DoneEvent {
   readonly _tag: "Done"
   readonly finishReason: FinishReason
   readonly usage: Usage
+  /** the stop string that ended the generation, when one did (a request's, or a template's own) */
+  readonly stopSequence?: string | undefined
 }
 
 export type GenerationEvent = TokenEvent | ReasoningEvent | ToolCallEvent | DoneEvent
@@ -173,10 +175,11 @@ export type GenerationEvent = TokenEvent | ReasoningEvent | ToolCallEvent | Done
 export const tokenEvent = (text: string, tokens: number): TokenEvent => ({ _tag: "Token", text, tokens })
 export const reasoningEvent = (text: string, tokens: number): ReasoningEvent => ({ _tag: "Reasoning", text, tokens })
 export const toolCallEvent = (index: number, call: ToolCall): ToolCallEvent => ({ _tag: "ToolCall", index, call })
-export const doneEvent = (finishReason: FinishReason, usage: Usage): DoneEvent => ({
+export const doneEvent = (finishReason: FinishReason, usage: Usage, stopSequence?: string): DoneEvent => ({
   _tag: "Done",
   finishReason,
-  usage
+  usage,
+  ...(stopSequence !== undefined ? { stopSequence } : {})
 })
 
 /** A whole generation, as the JSON renderings answer it. */

@@ -1,5 +1,7 @@
 import { HttpRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { Effect, Option, type Scope } from "effect"
+import * as Anthropic from "./anthropic/Endpoints.js"
+import * as AnthropicRender from "./anthropic/Render.js"
 import { type Dialect, errorResponse, type Handler, type HandlerServices, type Route } from "./Dialect.js"
 import { MethodNotAllowed, RouteNotFound } from "./Failures.js"
 import * as OpenAi from "./openai/Endpoints.js"
@@ -14,9 +16,14 @@ import { untilDeadline } from "./Shutdown.js"
  * The route table: every endpoint the server answers, once. The router is built from it, and so
  * is the 404 / 405 answer (which methods a path takes) and the dialect a path belongs to.
  */
-export const routes: ReadonlyArray<Route> = [...Seed.routes, ...OpenAi.routes]
+export const routes: ReadonlyArray<Route> = [
+  ...Seed.routes,
+  // Anthropic's SDK lists models on OpenAI's path
+  ...OpenAi.routes.map(Anthropic.withAnthropicModels),
+  ...Anthropic.routes
+]
 
-const dialects: ReadonlyArray<Dialect> = [OpenAiRender.dialect, SeedRender.dialect]
+const dialects: ReadonlyArray<Dialect> = [OpenAiRender.dialect, SeedRender.dialect, AnthropicRender.dialect]
 
 const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 

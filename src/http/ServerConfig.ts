@@ -27,7 +27,8 @@ export const serverSettings = {
     Config.withDefault(1024 * 1024)
   ),
   shutdownTimeout: Config.duration("SHIMMY_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
-  bodyTimeout: Config.duration("SHIMMY_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+  bodyTimeout: Config.duration("SHIMMY_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  anthropicModel: Config.option(Config.string("SHIMMY_ANTHROPIC_MODEL"))
 }
 
 export interface ServerConfigShape {
@@ -41,6 +42,11 @@ export interface ServerConfigShape {
   readonly shutdownTimeout: Duration.Duration
   /** how long a request body may take to arrive; past it, 408 (a never-ending body holds nothing) */
   readonly bodyTimeout: Duration.Duration
+  /**
+   * the model that serves Anthropic requests for `claude-*` models Shimmy does not have (Claude
+   * Code asks for those); unset: the only usable model, if there is just one
+   */
+  readonly anthropicModel?: Option.Option<string> | undefined
 }
 
 export class ServerConfig extends Context.Tag("shimmy/http/ServerConfig")<ServerConfig, ServerConfigShape>() {

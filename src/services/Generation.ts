@@ -138,6 +138,8 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   let context = promptTokens.slice(-DETOKENIZE_CONTEXT)
   let finish: FinishReason = "length"
   let stoppedByString = false
+  // the stop string that ended it, if one did (a request's, a template's or a grammar's)
+  let stopString: string | undefined
   // the plain path stays as it was: a parser only where the template has tools or thoughts
   const parser = input.parse === undefined ? undefined : new ToolCallParser(input.parse)
   const calls = { index: 0 }
@@ -158,7 +160,7 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
         const count = pending.length
         context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
         pending = []
-        const { emit, stopped } = stop.push(text)
+        const { emit, stop: matched, stopped } = stop.push(text)
         if (parser !== undefined) {
           if (emit.length > 0) yield* parsed(parser.push(emit), count, calls)
           if (parser.done) {
@@ -169,6 +171,7 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
         if (stopped) {
           finish = "stop"
           stoppedByString = true
+          stopString = matched
           break
         }
       }
@@ -188,7 +191,10 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
       ? stop.push(model.detokenize(pending, parser !== undefined, context))
       : { emit: "", stopped: false }
     const tail = rest.emit + (rest.stopped ? "" : stop.flush())
-    if (rest.stopped) finish = "stop"
+    if (rest.stopped) {
+      finish = "stop"
+      stopString = rest.stop
+    }
     if (parser !== undefined) {
       if (tail.length > 0) yield* parsed(parser.push(tail), pending.length, calls)
     } else if (tail.length > 0) yield tokenEvent(tail, pending.length)
@@ -198,5 +204,5 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
     // a turn that made calls ends for them, whatever cut it off after the last
     if (calls.index > 0) finish = "tool_calls"
   }
-  yield doneEvent(finish, Usage.of(promptTokens.length, generated.length))
+  yield doneEvent(finish, Usage.of(promptTokens.length, generated.length), stopString)
 }

@@ -4,7 +4,7 @@ import { InvalidRequest, RuntimeUnavailable } from "../domain/Errors.js"
 import { LlamaRuntime } from "./LlamaRuntime.js"
 
 /** Keywords that only annotate a schema: dropping them cannot let invalid output through. */
-const ANNOTATIONS = new Set([
+export const ANNOTATIONS: ReadonlySet<string> = new Set([
   "title",
   "description",
   "$schema",
@@ -18,7 +18,7 @@ const ANNOTATIONS = new Set([
 ])
 
 /** Keywords node-llama-cpp's JSON-schema grammar enforces (see its `GbnfJsonSchema` type). */
-const ENFORCED = new Set([
+export const ENFORCED: ReadonlySet<string> = new Set([
   "type",
   "const",
   "enum",
@@ -40,8 +40,8 @@ const ENFORCED = new Set([
   "$ref"
 ])
 
-const TYPES = new Set(["string", "number", "integer", "boolean", "null", "object", "array"])
-const FORMATS = new Set(["date-time", "time", "date"])
+export const TYPES: ReadonlySet<string> = new Set(["string", "number", "integer", "boolean", "null", "object", "array"])
+export const FORMATS: ReadonlySet<string> = new Set(["date-time", "time", "date"])
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)

@@ -11,18 +11,25 @@ export class StopMatcher {
     this.longest = stops.reduce((max, s) => Math.max(max, s.length), 0)
   }
 
-  /** Adds text; returns what may be emitted now and whether a stop string was reached. */
-  push(text: string): { readonly emit: string; readonly stopped: boolean } {
+  /**
+   * Adds text; returns what may be emitted now, whether a stop string was reached and which one
+   * (the earliest in the text; of two there, the one listed first).
+   */
+  push(text: string): { readonly emit: string; readonly stopped: boolean; readonly stop?: string } {
     if (this.stops.length === 0) return { emit: text, stopped: false }
     const buffer = this.held + text
     let first = -1
+    let matched = ""
     for (const stop of this.stops) {
       const at = buffer.indexOf(stop)
-      if (at !== -1 && (first === -1 || at < first)) first = at
+      if (at !== -1 && (first === -1 || at < first)) {
+        first = at
+        matched = stop
+      }
     }
     if (first !== -1) {
       this.held = ""
-      return { emit: buffer.slice(0, first), stopped: true }
+      return { emit: buffer.slice(0, first), stopped: true, stop: matched }
     }
     const keep = this.partialSuffix(buffer)
     this.held = buffer.slice(buffer.length - keep)
