@@ -6,6 +6,8 @@ import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
+import * as Responses from "./responses/Endpoints.js"
+import * as ResponsesRender from "./responses/Render.js"
 import * as Seed from "./seed/Endpoints.js"
 import * as SeedRender from "./seed/Render.js"
 
@@ -13,9 +15,9 @@ import * as SeedRender from "./seed/Render.js"
  * The route table: every endpoint the server answers, once. The router is built from it, and so
  * is the 404 / 405 answer (which methods a path takes) and the dialect a path belongs to.
  */
-export const routes: ReadonlyArray<Route> = [...Seed.routes, ...OpenAi.routes]
+export const routes: ReadonlyArray<Route> = [...Seed.routes, ...OpenAi.routes, ...Responses.routes]
 
-const dialects: ReadonlyArray<Dialect> = [OpenAiRender.dialect, SeedRender.dialect]
+const dialects: ReadonlyArray<Dialect> = [OpenAiRender.dialect, ResponsesRender.dialect, SeedRender.dialect]
 
 const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 

@@ -1,0 +1,434 @@
+import { Chunk, Effect, Option, Redacted, Schema, Stream } from "effect"
+import OpenAI, { APIError, APIUserAbortError, AuthenticationError, BadRequestError, NotFoundError } from "openai"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { GenerationFailed } from "../../src/domain/Errors.js"
+import { doneEvent, reasoningEvent, tokenEvent, Usage } from "../../src/domain/Generation.js"
+import { ResponseObject, StreamEvent } from "../../src/domain/ResponseObject.js"
+import { ResponseRequest } from "../../src/domain/Responses.js"
+import { outputBuilder } from "../../src/http/responses/Output.js"
+import * as Render from "../../src/http/responses/Render.js"
+import * as Sse from "../../src/http/Sse.js"
+import { postJson, sleep } from "../support/clients.js"
+import { type RunningServer, startServer } from "../support/server.js"
+
+/**
+ * OpenAI's Responses API through the official `openai` SDK: `responses.create` (JSON and raw
+ * events), the `responses.stream` helper (which checks every index and rebuilds the response),
+ * its typed errors, and a client that goes away. Tiny models write gibberish: the assertions are
+ * on structure, token counts and statuses.
+ */
+
+const MODEL = "stories260K"
+
+type Server = RunningServer & { readonly close: () => Promise<void> }
+let server: Server
+let openai: OpenAI
+
+beforeAll(async () => {
+  server = await startServer()
+  openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
+})
+afterAll(() => server?.close())
+
+const strictly = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
+  Schema.decodeUnknownSync(schema, { onExcessProperty: "error" })(value)
+
+const failure = (promise: PromiseLike<unknown>): Promise<unknown> =>
+  Promise.resolve(promise)
+    .then(() => undefined, (e: unknown) => e)
+describe("responses.create", () => {
+  it("a string input answers a response whose output_text is its message's text", async () => {
+    const ask = { model: MODEL, input: "Once upon a time", temperature: 0, max_output_tokens: 24 }
+    const response = await openai.responses.create(ask)
+    // the wire answer itself, before the SDK adds output_text: exactly the Schema's fields
+    const raw = await postJson(`${server.url}/v1/responses`, ask)
+    expect(raw.status).toBe(200)
+    strictly(ResponseObject, raw.body)
+    expect(raw.body.output[0].content).toEqual(response.output[0]!.type === "message" && response.output[0]!.content)
+    expect(response.id).toMatch(/^resp_[0-9a-f]{32}$/)
+    expect(response.object).toBe("response")
+    // this model writes on past any limit: it stops at max_output_tokens
+    expect(response.status).toBe("incomplete")
+    expect(response.error).toBeNull()
+    expect(response.output).toHaveLength(1)
+    const message = response.output[0]!
+    expect(message.type).toBe("message")
+    if (message.type !== "message") return
+    expect(message).toMatchObject({ role: "assistant", status: "incomplete", id: expect.stringMatching(/^msg_/) })
+    const part = message.content[0]!
+    expect(part.type === "output_text" && part.annotations).toEqual([])
+    expect(response.output_text.length).toBeGreaterThan(0)
+    expect(part.type === "output_text" && part.text).toBe(response.output_text)
+    const usage = response.usage!
+    expect(usage.input_tokens).toBeGreaterThan(3)
+    expect(usage.output_tokens).toBeGreaterThan(0)
+    expect(usage.total_tokens).toBe(usage.input_tokens + usage.output_tokens)
+    expect(usage.output_tokens_details.reasoning_tokens).toBe(0)
+    expect(usage.input_tokens_details.cached_tokens).toBe(0)
+    // the request's settings, with OpenAI's defaults; nothing was stored
+    expect(response).toMatchObject({
+      model: MODEL,
+      instructions: null,
+      tools: [],
+      tool_choice: "auto",
+      parallel_tool_calls: true,
+      temperature: 0,
+      top_p: 1,
+      max_output_tokens: 24,
+      text: { format: { type: "text" } },
+      store: false,
+      metadata: {}
+    })
+  })
+
+  it("max_output_tokens cuts the answer: status incomplete, the reason, exactly that many tokens", async () => {
+    const response = await openai.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 3 })
+    expect(response.status).toBe("incomplete")
+    expect(response.incomplete_details).toEqual({ reason: "max_output_tokens" })
+    expect(response.usage!.output_tokens).toBe(3)
+    expect(response.output[0]).toMatchObject({ type: "message", status: "incomplete" })
+    expect(response.max_output_tokens).toBe(3)
+  })
+
+  it("items with instructions and a multi-turn history render, longer than the same question alone", async () => {
+    const single = await openai.responses.create({ model: MODEL, input: "Who is Lily?", max_output_tokens: 2 })
+    const response = await openai.responses.create({
+      model: MODEL,
+      instructions: "You tell short stories.",
+      input: [
+        { role: "developer", content: "Keep it short." },
+        { type: "message", role: "user", content: [{ type: "input_text", text: "Once upon a time" }] },
+        {
+          type: "message",
+          id: "msg_1",
+          status: "completed",
+          role: "assistant",
+          content: [{ type: "output_text", text: "there was a girl named Lily.", annotations: [] }]
+        },
+        { role: "assistant", content: "She had a dog." },
+        { role: "user", content: "Who is Lily?" }
+      ],
+      max_output_tokens: 2,
+      store: true,
+      metadata: { run: "7" },
+      user: "someone",
+      truncation: "disabled",
+      include: ["reasoning.encrypted_content"],
+      service_tier: "auto",
+      prompt_cache_key: "k",
+      safety_identifier: "s"
+    })
+    expect(response.instructions).toBe("You tell short stories.")
+    expect(response.usage!.input_tokens).toBeGreaterThan(single.usage!.input_tokens + 15)
+    expect(response.metadata).toEqual({ run: "7" })
+    // accepted, not honoured: the answer says so
+    expect(response).toHaveProperty("store", false)
+    // an earlier response's output goes back as input, as agent loops do
+    const next = await openai.responses.create({
+      model: MODEL,
+      input: [
+        { role: "user", content: "Once upon a time" },
+        ...response.output as Array<OpenAI.Responses.ResponseInputItem>,
+        { role: "user", content: "And?" }
+      ],
+      max_output_tokens: 2
+    })
+    expect(next.usage!.input_tokens).toBeGreaterThan(response.usage!.output_tokens + 6)
+  })
+
+  it("raw events: created, in_progress, the item's lifecycle, the end; sequence numbers count from 0", async () => {
+    const events: Array<OpenAI.Responses.ResponseStreamEvent> = []
+    const stream = await openai.responses.create({
+      model: MODEL,
+      input: "Once upon a time",
+      max_output_tokens: 30,
+      stream: true
+    })
+    for await (const event of stream) events.push(event)
+    for (const event of events) strictly(StreamEvent, event)
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i))
+    const types = events.map((e) => e.type)
+    expect(types.slice(0, 4)).toEqual([
+      "response.created",
+      "response.in_progress",
+      "response.output_item.added",
+      "response.content_part.added"
+    ])
+    expect(types.slice(-4)).toEqual([
+      "response.output_text.done",
+      "response.content_part.done",
+      "response.output_item.done",
+      "response.incomplete"
+    ])
+    const deltas = events.filter((e) => e.type === "response.output_text.delta")
+    expect(deltas.length).toBe(types.length - 8)
+    const last = events.at(-1)!
+    if (last.type !== "response.incomplete") throw new Error("no response.incomplete")
+    const text = deltas.map((d) => d.delta).join("")
+    const done = events.find((e) => e.type === "response.output_text.done")!
+    expect(done.type === "response.output_text.done" && done.text).toBe(text)
+    const created = events[0]!
+    expect(created.type === "response.created" && created.response).toMatchObject({
+      id: last.response.id,
+      status: "in_progress",
+      output: [],
+      usage: null
+    })
+    const message = last.response.output[0]!
+    expect(message.type === "message" && message.content[0]).toMatchObject({ type: "output_text", text })
+    // a delta is one or more tokens that decode to whole characters
+    expect(last.response.usage!.output_tokens).toBeGreaterThanOrEqual(deltas.length)
+  })
+
+  it("the stream helper rebuilds the response from the deltas; finalResponse equals the last event's", async () => {
+    const stream = openai.responses.stream({ model: MODEL, input: "Once upon a time", max_output_tokens: 20 })
+    let text = ""
+    stream.on("response.output_text.delta", (event) => {
+      text += event.delta
+      expect(event.snapshot).toBe(text)
+    })
+    const final = await stream.finalResponse()
+    expect(final.status).toBe("incomplete")
+    expect(final.output_text).toBe(text)
+    expect(final.usage!.output_tokens).toBe(20)
+  })
+})
+
+describe("text.format", () => {
+  it("json_schema output parses and validates; the format is echoed", async () => {
+    const schema = {
+      type: "object",
+      properties: {
+        name: { type: "string", maxLength: 12 },
+        kind: { enum: ["cat", "dog"] },
+        tags: { type: "array", items: { type: "boolean" }, maxItems: 3 }
+      },
+      required: ["name", "kind", "tags"],
+      additionalProperties: false
+    }
+    const Expected = Schema.Struct({
+      name: Schema.String.pipe(Schema.maxLength(12)),
+      kind: Schema.Literal("cat", "dog"),
+      tags: Schema.Array(Schema.Boolean).pipe(Schema.maxItems(3))
+    })
+    const format = { type: "json_schema" as const, name: "pet", schema, strict: true }
+    for (const temperature of [0, 1]) {
+      const response = await openai.responses.create({
+        model: MODEL,
+        input: "Describe a pet as JSON.",
+        text: { format },
+        max_output_tokens: 300,
+        temperature
+      })
+      expect(response.status, response.output_text).toBe("completed")
+      expect(Schema.decodeUnknownEither(Expected, { onExcessProperty: "error" })(JSON.parse(response.output_text))._tag)
+        .toBe("Right")
+      expect(response.text!.format).toEqual(format)
+      expect(response.incomplete_details).toBeNull()
+      expect(response.output[0]).toMatchObject({ type: "message", status: "completed" })
+    }
+    // streamed, it ends with response.completed, and the helper's response is that event's
+    const stream = openai.responses.stream({
+      model: MODEL,
+      input: "Describe a pet as JSON.",
+      text: { format },
+      max_output_tokens: 300,
+      temperature: 0
+    })
+    const events: Array<OpenAI.Responses.ResponseStreamEvent> = []
+    stream.on("event", (event) => events.push(event))
+    const final = await stream.finalResponse()
+    const last = events.at(-1)!
+    expect(last.type).toBe("response.completed")
+    expect(final.status).toBe("completed")
+    // the helper adds `parsed` to each part
+    expect(final.output).toMatchObject(last.type === "response.completed" ? last.response.output : [])
+    expect(Schema.decodeUnknownEither(Expected)(JSON.parse(final.output_text))._tag).toBe("Right")
+    const object = await openai.responses.create({
+      model: MODEL,
+      input: "JSON please",
+      text: { format: { type: "json_object" } },
+      max_output_tokens: 8
+    })
+    expect(object.output_text).toMatch(/^\{\s*"/)
+  })
+})
+
+describe("refusals, as the SDK's typed errors", () => {
+  const refused = async (body: Record<string, unknown>) => {
+    const error = await failure(openai.responses.create({ model: MODEL, input: "Hi", ...body } as never))
+    expect(error, JSON.stringify(body)).toBeInstanceOf(BadRequestError)
+    return error as BadRequestError
+  }
+
+  it("an unknown model is a NotFoundError naming the models there are", async () => {
+    const error = await failure(openai.responses.create({ model: "nope", input: "Hi" }))
+    expect(error).toBeInstanceOf(NotFoundError)
+    expect((error as NotFoundError).message).toMatch(/stories260K/)
+    expect((error as NotFoundError).code).toBe("model_not_found")
+  })
+
+  it("what Shimmy cannot do is refused by field, saying why", async () => {
+    const stateless = await refused({ previous_response_id: "resp_123" })
+    expect(stateless.param).toBe("previous_response_id")
+    expect(stateless.message).toMatch(/stateless/)
+    expect((await refused({ conversation: "conv_1" })).param).toBe("conversation")
+    expect((await refused({ background: true })).param).toBe("background")
+    const image = await refused({
+      input: [{
+        role: "user",
+        content: [{ type: "input_text", text: "What is this?" }, { type: "input_image", image_url: "https://x/y.png" }]
+      }]
+    })
+    expect(image.param).toBe("input.0.content.1.type")
+    expect(image.message).toMatch(/text only/)
+    expect((await refused({ input: [{ role: "user", content: [{ type: "input_file", file_id: "f" }] }] })).param).toBe(
+      "input.0.content.0.type"
+    )
+    const web = await refused({ tools: [{ type: "web_search" }] })
+    expect(web.param).toBe("tools.0.type")
+    expect(web.message).toMatch(/"web_search" tools are not supported/)
+    expect((await refused({ input: [{ type: "item_reference", id: "msg_1" }] })).message).toMatch(/stateless/)
+    expect((await refused({ input: [{ type: "computer_call_output", call_id: "c" }] })).param).toBe("input.0.type")
+    expect((await refused({ input: [] })).param).toBe("input")
+    expect((await refused({ input: 5 })).param).toBe("input")
+    expect((await refused({ frobnicate: 1 })).message).toMatch(/unrecognized request argument supplied: frobnicate/)
+    expect((await refused({ max_output_tokens: 0 })).param).toBe("max_output_tokens")
+    expect((await refused({ tool_choice: "required" })).param).toBe("tool_choice")
+    const orphan = await refused({ input: [{ type: "function_call_output", call_id: "call_9", output: "21" }] })
+    expect(orphan.param).toBe("input.0.call_id")
+    // the engine's checks, in this API's field names
+    expect((await refused({ reasoning: { effort: "high" } })).param).toBe("reasoning.effort")
+    const pattern = await refused({
+      text: {
+        format: { type: "json_schema", name: "x", schema: { type: "string", pattern: "^a" } }
+      }
+    })
+    expect(pattern.param).toBe("text.format")
+  })
+
+  it("the endpoints that would look a response up answer 404: nothing is stored", async () => {
+    for (
+      const call of [
+        () => openai.responses.retrieve("resp_1"),
+        () => openai.responses.delete("resp_1"),
+        () => openai.responses.cancel("resp_1"),
+        () => openai.responses.inputItems.list("resp_1")
+      ]
+    ) {
+      const error = await failure(call())
+      expect(error).toBeInstanceOf(NotFoundError)
+      expect((error as NotFoundError).message).toMatch(/keeps no responses/)
+    }
+    const raw = await fetch(`${server.url}/v1/responses/resp_1`)
+    expect(raw.status).toBe(404)
+    expect(await raw.json()).toEqual({
+      error: {
+        message: expect.stringMatching(/stateless/),
+        type: "invalid_request_error",
+        param: null,
+        code: "not_found"
+      }
+    })
+  })
+})
+
+describe("a failure after the stream began", () => {
+  it("ends with response.failed (status failed, the error), which the stream helper hands back", async () => {
+    const request = Schema.decodeUnknownSync(ResponseRequest)({ model: "m", input: "x", stream: true })
+    const builder = outputBuilder(Render.envelopeOf(request))
+    // failures in mid-stream cannot be provoked through the real engine on demand
+    const failing = Stream.make(reasoningEvent("hmm", 1), tokenEvent("Once", 1)).pipe(
+      Stream.concat(Stream.fail(new GenerationFailed({ model: "m", reason: "decode failed" })))
+    )
+    const body = [
+      ...builder.opening().map(Sse.namedEvents.frame),
+      ...Chunk.toReadonlyArray(
+        await Effect.runPromise(Stream.runCollect(
+          Sse.render(failing, builder.frames, Render.dialect, { method: "POST", path: "/v1/responses" }, {
+            framing: Sse.namedEvents,
+            failure: builder.failure
+          })
+        ))
+      )
+    ].join("")
+    const client = new OpenAI({
+      apiKey: "unused",
+      baseURL: "http://shimmy.invalid/v1",
+      maxRetries: 0,
+      fetch: async () => new Response(body, { headers: { "content-type": "text/event-stream" } })
+    })
+    const events: Array<string> = []
+    const stream = client.responses.stream({ model: "m", input: "x" })
+    stream.on("event", (event) => events.push(event.type))
+    const final = await stream.finalResponse()
+    expect(events.at(-1)).toBe("response.failed")
+    expect(final.status).toBe("failed")
+    expect(final.error).toEqual({ code: "server_error", message: "Generation with 'm' failed: decode failed" })
+    expect(final.output.map((item) => [item.type, "status" in item ? item.status : undefined])).toEqual([
+      ["reasoning", "completed"],
+      ["message", "incomplete"]
+    ])
+    expect(final.output_text).toBe("Once")
+    // and the completed counterpart: the builder's final response is what the last event carries
+    const done = outputBuilder(Render.envelopeOf(request))
+    done.opening()
+    const last = done.frames(doneEvent("stop", Usage.of(2, 0))).at(-1)!
+    expect(last.type === "response.completed" && last.response).toEqual(done.final())
+  })
+})
+
+describe("authentication", () => {
+  let guarded: Server
+  beforeAll(async () => {
+    guarded = await startServer({}, { apiKey: Option.some(Redacted.make("sekrit")) })
+  })
+  afterAll(() => guarded?.close())
+
+  it("a wrong key is an AuthenticationError; the right one answers", async () => {
+    const wrong = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: "wrong", maxRetries: 0 })
+    expect(await failure(wrong.responses.create({ model: MODEL, input: "Hi" }))).toBeInstanceOf(AuthenticationError)
+    const right = new OpenAI({ baseURL: `${guarded.url}/v1`, apiKey: "sekrit", maxRetries: 0 })
+    const response = await right.responses.create({ model: MODEL, input: "Hi", max_output_tokens: 2 })
+    expect(response.usage!.output_tokens).toBe(2)
+  })
+})
+
+describe("a client that goes away", () => {
+  let single: Server
+  let client: OpenAI
+  beforeAll(async () => {
+    single = await startServer({ parallel: 1, maxQueue: 0 })
+    client = new OpenAI({ baseURL: `${single.url}/v1`, apiKey: "unused", maxRetries: 0 })
+  })
+  afterAll(() => single?.close())
+
+  const short = () => client.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 4 })
+
+  it("stops its generation: the one sequence is free again at once", async () => {
+    // the premise: while a long generation holds the sequence, another request is refused with 503
+    const long = client.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 600 })
+    await sleep(200)
+    const busy = await failure(short())
+    expect(busy).toBeInstanceOf(APIError)
+    expect((busy as APIError).status).toBe(503)
+    expect((await long).status).toBe("incomplete")
+
+    const stream = client.responses.stream({ model: MODEL, input: "Once upon a time", max_output_tokens: 2000 })
+    const ended = stream.finalResponse().then(() => undefined, (e: unknown) => e)
+    await new Promise<void>((resolve) => stream.once("response.output_text.delta", () => resolve()))
+    stream.abort()
+    expect(await ended).toBeInstanceOf(APIUserAbortError)
+    const started = performance.now()
+    for (;;) {
+      const answer = await short().then((r) => r, (e: unknown) => e)
+      if (!(answer instanceof APIError)) {
+        expect((answer as OpenAI.Responses.Response).usage!.output_tokens).toBe(4)
+        break
+      }
+      expect(answer.status).toBe(503)
+      expect(performance.now() - started).toBeLessThan(1500)
+      await sleep(25)
+    }
+  })
+})
