@@ -33,6 +33,10 @@ afterAll(() => server?.close())
 const strictly = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
   Schema.decodeUnknownSync(schema, { onExcessProperty: "error" })(value)
 
+interface ErrorJson {
+  readonly error: { readonly message: string; readonly type: string; readonly code: string }
+}
+
 const failure = (promise: PromiseLike<unknown>): Promise<unknown> =>
   Promise.resolve(promise)
     .then(() => undefined, (e: unknown) => e)
@@ -266,6 +270,61 @@ describe("refusals, as the SDK's typed errors", () => {
     expect(error).toBeInstanceOf(NotFoundError)
     expect((error as NotFoundError).message).toMatch(/stories260K/)
     expect((error as NotFoundError).code).toBe("model_not_found")
+    // streamed too: the failure comes before the first event, so it still has its status
+    const streamed = await failure(openai.responses.stream({ model: "nope", input: "Hi" }).finalResponse())
+    expect(streamed).toBeInstanceOf(NotFoundError)
+    const raw = await fetch(`${server.url}/v1/responses`, {
+      method: "POST",
+      body: JSON.stringify({ model: "nope", input: "Hi", stream: true })
+    })
+    expect(raw.status).toBe(404)
+    expect(raw.headers.get("content-type")).toMatch(/application\/json/)
+    await raw.arrayBuffer()
+  })
+
+  it("no request body, however wrong, gets a 500 or takes the server down", async () => {
+    const valid = {
+      model: MODEL,
+      input: [{ role: "user", content: [{ type: "input_text", text: "Hi" }] }],
+      tools: [{ type: "function", name: "f", parameters: { type: "object", properties: {} } }],
+      tool_choice: "none",
+      text: { format: { type: "text" } },
+      reasoning: { effort: null },
+      max_output_tokens: 2
+    }
+    const odd = [null, true, 0, -1, 1.5, "", "x", [], [null], {}, { type: "x" }, 1e308, "\u0000"]
+    // every field, and every field of the first input item, replaced by each odd value
+    const paths: Array<ReadonlyArray<string | number>> = [
+      ...Object.keys(valid).map((k) => [k]),
+      ["input", 0, "role"],
+      ["input", 0, "content"],
+      ["input", 0, "content", 0, "type"],
+      ["input", 0, "content", 0, "text"],
+      ["tools", 0, "name"],
+      ["tools", 0, "parameters"],
+      ["text", "format", "type"],
+      ["reasoning", "effort"]
+    ]
+    const statuses = new Map<number, number>()
+    for (const at of paths) {
+      for (const value of odd) {
+        const body = structuredClone(valid) as Record<string | number, any>
+        let node = body
+        for (const key of at.slice(0, -1)) node = node[key]
+        node[at.at(-1)!] = value
+        const answer = await postJson(`${server.url}/v1/responses`, body)
+        // 404: an odd model name
+        expect([200, 400, 404], `${at.join(".")} = ${JSON.stringify(value)}`).toContain(answer.status)
+        if (answer.status !== 200) expect(typeof answer.body.error.message).toBe("string")
+        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1)
+      }
+    }
+    expect(statuses.get(400)).toBeGreaterThan(50)
+    for (const body of ["", "[]", "null", "{", "\"x\""]) {
+      const answer = await fetch(`${server.url}/v1/responses`, { method: "POST", body })
+      expect(answer.status, body).toBe(400)
+      expect(((await answer.json()) as ErrorJson).error.type).toBe("invalid_request_error")
+    }
   })
 
   it("what Shimmy cannot do is refused by field, saying why", async () => {
