@@ -267,6 +267,88 @@ describe("function calls", () => {
   })
 })
 
+describe("the request shapes agents send", () => {
+  const events = async (body: Record<string, unknown>) => {
+    const stream = await openai.responses.create(
+      { ...body, stream: true } as OpenAI.Responses.ResponseCreateParamsStreaming
+    )
+    const all: Array<Event> = []
+    for await (const event of stream) all.push(event)
+    return all
+  }
+
+  it("the Agents SDK's: a turn after a tool call, with its fields left undefined", async () => {
+    const call = {
+      type: "function_call",
+      id: "__fake_id__",
+      call_id: "call_7",
+      name: "get_weather",
+      status: "completed"
+    }
+    const all = await events({
+      model: "qwen25",
+      instructions: "You are a weather agent.",
+      input: [
+        { role: "user", content: ask },
+        { ...call, arguments: "{\"city\":\"Paris\",\"unit\":\"celsius\"}" },
+        { type: "function_call_output", call_id: "call_7", output: [{ type: "input_text", text: "21 degrees" }] }
+      ],
+      include: [],
+      tools: tools.map((tool) => ({ ...tool, strict: true })),
+      conversation: undefined,
+      previous_response_id: undefined,
+      prompt: undefined,
+      temperature: undefined,
+      top_p: undefined,
+      truncation: undefined,
+      max_output_tokens: 6,
+      tool_choice: undefined,
+      parallel_tool_calls: undefined,
+      text: { format: { type: "text" } },
+      store: undefined,
+      prompt_cache_retention: undefined
+    })
+    expect(all.at(-1)!.type).toBe("response.incomplete")
+    expect(all.filter((e) => e.type === "response.output_text.delta").length).toBeGreaterThan(0)
+  })
+
+  it("Codex's: developer and user messages as parts, reasoning on, store false, encrypted reasoning asked for", async () => {
+    const all = await events({
+      model: "qwen3",
+      instructions: "You are a coding agent.",
+      input: [
+        { type: "message", role: "developer", content: [{ type: "input_text", text: "Sandbox: read-only." }] },
+        { type: "message", role: "user", content: [{ type: "input_text", text: "List the files." }] }
+      ],
+      tools: [{
+        type: "function",
+        name: "shell",
+        description: "Runs a command",
+        strict: false,
+        parameters: {
+          type: "object",
+          properties: { command: { type: "array", items: { type: "string" } } },
+          required: ["command"],
+          additionalProperties: false
+        }
+      }],
+      tool_choice: "auto",
+      parallel_tool_calls: false,
+      reasoning: { effort: "medium", summary: "auto" },
+      store: false,
+      include: ["reasoning.encrypted_content"],
+      prompt_cache_key: "0f8e3c1a-session",
+      text: { verbosity: "medium" },
+      max_output_tokens: 12
+    })
+    const last = all.at(-1)!
+    expect(last.type).toBe("response.incomplete")
+    if (last.type !== "response.incomplete") return
+    expect(last.response.output[0]!.type).toBe("reasoning")
+    expect(last.response.reasoning).toEqual({ effort: "medium", summary: "auto" })
+  })
+})
+
 describe("reasoning", () => {
   for (const model of ["qwen3", "r1"]) {
     it(`${model}: the thought is a reasoning item before the message, in JSON and streamed alike`, async () => {
