@@ -1,14 +1,22 @@
 import { Chunk, Effect, Option, Redacted, Schema, Stream } from "effect"
 import OpenAI, { APIError, APIUserAbortError, AuthenticationError, BadRequestError, NotFoundError } from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { GenerationFailed } from "../../src/domain/Errors.js"
-import { doneEvent, reasoningEvent, tokenEvent, Usage } from "../../src/domain/Generation.js"
+import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
+import {
+  doneEvent,
+  type GenerationEvent,
+  reasoningEvent,
+  tokenEvent,
+  toolCallEvent,
+  Usage
+} from "../../src/domain/Generation.js"
 import { ResponseObject, StreamEvent } from "../../src/domain/ResponseObject.js"
 import { ResponseRequest } from "../../src/domain/Responses.js"
 import { outputBuilder } from "../../src/http/responses/Output.js"
 import * as Render from "../../src/http/responses/Render.js"
 import * as Sse from "../../src/http/Sse.js"
 import { postJson, sleep } from "../support/clients.js"
+import { checkLifecycle } from "../support/responses.js"
 import { type RunningServer, startServer } from "../support/server.js"
 
 /**
@@ -392,36 +400,50 @@ describe("refusals, as the SDK's typed errors", () => {
   })
 })
 
-describe("a failure after the stream began", () => {
-  it("ends with response.failed (status failed, the error), which the stream helper hands back", async () => {
-    const request = Schema.decodeUnknownSync(ResponseRequest)({ model: "m", input: "x", stream: true })
-    const builder = outputBuilder(Render.envelopeOf(request))
-    // failures in mid-stream cannot be provoked through the real engine on demand
+/**
+ * The SDK's stream helper over what the renderer writes for `events`, served by a fake fetch:
+ * sequences the real engine cannot be made to produce on demand (a failure in mid-stream, text
+ * then several calls) still go through the SDK's own accumulation and checks.
+ */
+const sdkStream = async (events: Stream.Stream<GenerationEvent, EngineError>) => {
+  const request = Schema.decodeUnknownSync(ResponseRequest)({ model: "m", input: "x", stream: true })
+  const builder = outputBuilder(Render.envelopeOf(request))
+  const body = [
+    ...builder.opening().map(Sse.namedEvents.frame),
+    ...Chunk.toReadonlyArray(
+      await Effect.runPromise(Stream.runCollect(
+        Sse.render(events, builder.frames, Render.dialect, { method: "POST", path: "/v1/responses" }, {
+          framing: Sse.namedEvents,
+          failure: builder.failure
+        })
+      ))
+    )
+  ].join("")
+  const client = new OpenAI({
+    apiKey: "unused",
+    baseURL: "http://shimmy.invalid/v1",
+    maxRetries: 0,
+    fetch: async () => new Response(body, { headers: { "content-type": "text/event-stream" } })
+  })
+  const seen: Array<OpenAI.Responses.ResponseStreamEvent> = []
+  const stream = client.responses.stream({ model: "m", input: "x" })
+  stream.on("event", (event) => seen.push(event))
+  const final = await stream.finalResponse()
+  for (const event of seen) strictly(StreamEvent, event)
+  return { events: seen, final, builder }
+}
+
+const call = (index: number, name: string, args: string) =>
+  toolCallEvent(index, { id: `call_${index}`, name, arguments: args })
+
+describe("renderings the engine cannot be made to produce on demand", () => {
+  it("a failure after the start ends with response.failed (status failed, the error), as the helper hands back", async () => {
     const failing = Stream.make(reasoningEvent("hmm", 1), tokenEvent("Once", 1)).pipe(
       Stream.concat(Stream.fail(new GenerationFailed({ model: "m", reason: "decode failed" })))
     )
-    const body = [
-      ...builder.opening().map(Sse.namedEvents.frame),
-      ...Chunk.toReadonlyArray(
-        await Effect.runPromise(Stream.runCollect(
-          Sse.render(failing, builder.frames, Render.dialect, { method: "POST", path: "/v1/responses" }, {
-            framing: Sse.namedEvents,
-            failure: builder.failure
-          })
-        ))
-      )
-    ].join("")
-    const client = new OpenAI({
-      apiKey: "unused",
-      baseURL: "http://shimmy.invalid/v1",
-      maxRetries: 0,
-      fetch: async () => new Response(body, { headers: { "content-type": "text/event-stream" } })
-    })
-    const events: Array<string> = []
-    const stream = client.responses.stream({ model: "m", input: "x" })
-    stream.on("event", (event) => events.push(event.type))
-    const final = await stream.finalResponse()
-    expect(events.at(-1)).toBe("response.failed")
+    const { events, final } = await sdkStream(failing)
+    expect(events.at(-1)!.type).toBe("response.failed")
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i))
     expect(final.status).toBe("failed")
     expect(final.error).toEqual({ code: "server_error", message: "Generation with 'm' failed: decode failed" })
     expect(final.output.map((item) => [item.type, "status" in item ? item.status : undefined])).toEqual([
@@ -429,11 +451,57 @@ describe("a failure after the stream began", () => {
       ["message", "incomplete"]
     ])
     expect(final.output_text).toBe("Once")
-    // and the completed counterpart: the builder's final response is what the last event carries
-    const done = outputBuilder(Render.envelopeOf(request))
-    done.opening()
-    const last = done.frames(doneEvent("stop", Usage.of(2, 0))).at(-1)!
-    expect(last.type === "response.completed" && last.response).toEqual(done.final())
+  })
+
+  it("a thought, text, then two calls: four items in order, each with its own events", async () => {
+    const { events, final } = await sdkStream(Stream.make(
+      reasoningEvent("Let me ", 2),
+      reasoningEvent("look.", 1),
+      tokenEvent("Checking", 1),
+      tokenEvent(" both.", 2),
+      call(0, "get_weather", "{\"city\":\"Paris\"}"),
+      call(1, "get_time", "{\"zone\":\"CET\"}"),
+      doneEvent("tool_calls", Usage.of(10, 9))
+    ))
+    checkLifecycle(events, final)
+    expect(events.at(-1)!.type).toBe("response.completed")
+    expect(final.output).toMatchObject([
+      { type: "reasoning", status: "completed", content: [{ type: "reasoning_text", text: "Let me look." }] },
+      { type: "message", status: "completed", content: [{ type: "output_text", text: "Checking both." }] },
+      { type: "function_call", call_id: "call_0", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
+      { type: "function_call", call_id: "call_1", name: "get_time", arguments: "{\"zone\":\"CET\"}" }
+    ])
+    expect(final.output_text).toBe("Checking both.")
+    expect(final.usage).toMatchObject({
+      input_tokens: 10,
+      output_tokens: 9,
+      output_tokens_details: { reasoning_tokens: 3 }
+    })
+  })
+
+  it("text after a call opens a new message; the builder's final response is the last event's", async () => {
+    const request = Schema.decodeUnknownSync(ResponseRequest)({ model: "m", input: "x" })
+    const builder = outputBuilder(Render.envelopeOf(request))
+    const frames = [
+      ...builder.opening(),
+      ...[tokenEvent("a", 1), call(0, "f", "{}"), tokenEvent("b", 1), doneEvent("stop", Usage.of(2, 3))]
+        .flatMap(builder.frames)
+    ]
+    const last = frames.at(-1)!
+    expect(last.type === "response.completed" && last.response).toEqual(builder.final())
+    expect(builder.final()!.output.map((item) => item.type)).toEqual(["message", "function_call", "message"])
+    const { events, final } = await sdkStream(
+      Stream.make(tokenEvent("a", 1), call(0, "f", "{}"), tokenEvent("b", 1), doneEvent("stop", Usage.of(2, 3)))
+    )
+    checkLifecycle(events, final)
+    expect(final.output_text).toBe("ab")
+  })
+
+  it("a generation that writes nothing still answers one empty message", async () => {
+    const { events, final } = await sdkStream(Stream.make(doneEvent("stop", Usage.of(4, 0))))
+    checkLifecycle(events, final)
+    expect(final.output).toMatchObject([{ type: "message", status: "completed", content: [{ text: "" }] }])
+    expect(final.output_text).toBe("")
   })
 })
 
