@@ -532,30 +532,50 @@ describe("a client that goes away", () => {
 
   const short = () => client.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 4 })
 
-  it("stops its generation: the one sequence is free again at once", async () => {
-    // the premise: while a long generation holds the sequence, another request is refused with 503
-    const long = client.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 600 })
-    await sleep(200)
-    const busy = await failure(short())
-    expect(busy).toBeInstanceOf(APIError)
-    expect((busy as APIError).status).toBe(503)
-    expect((await long).status).toBe("incomplete")
-
-    const stream = client.responses.stream({ model: MODEL, input: "Once upon a time", max_output_tokens: 2000 })
-    const ended = stream.finalResponse().then(() => undefined, (e: unknown) => e)
-    await new Promise<void>((resolve) => stream.once("response.output_text.delta", () => resolve()))
-    stream.abort()
-    expect(await ended).toBeInstanceOf(APIUserAbortError)
+  /** A short request answered within 1.5 s: the abandoned generation no longer holds the sequence. */
+  const freedSoon = async () => {
     const started = performance.now()
     for (;;) {
       const answer = await short().then((r) => r, (e: unknown) => e)
       if (!(answer instanceof APIError)) {
         expect((answer as OpenAI.Responses.Response).usage!.output_tokens).toBe(4)
-        break
+        return
       }
       expect(answer.status).toBe(503)
       expect(performance.now() - started).toBeLessThan(1500)
       await sleep(25)
     }
+  }
+
+  it("the premise: while a long generation holds the one sequence, another request is refused with 503", async () => {
+    const long = client.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 600 })
+    await sleep(200)
+    const busy = await failure(short())
+    expect(busy).toBeInstanceOf(APIError)
+    expect((busy as APIError).status).toBe(503)
+    expect((busy as APIError).code).toBe("server_busy")
+    expect((await long).status).toBe("incomplete")
+  })
+
+  it("a stream aborted after its first delta stops its generation", async () => {
+    const stream = client.responses.stream({ model: MODEL, input: "Once upon a time", max_output_tokens: 2000 })
+    const ended = stream.finalResponse().then(() => undefined, (e: unknown) => e)
+    await new Promise<void>((resolve) => stream.once("response.output_text.delta", () => resolve()))
+    stream.abort()
+    expect(await ended).toBeInstanceOf(APIUserAbortError)
+    await freedSoon()
+  })
+
+  it("a JSON request aborted while it generates stops its generation", async () => {
+    const controller = new AbortController()
+    const pending = failure(
+      client.responses.create({ model: MODEL, input: "Once upon a time", max_output_tokens: 2000 }, {
+        signal: controller.signal
+      })
+    )
+    await sleep(150)
+    controller.abort()
+    expect(await pending).toBeInstanceOf(APIUserAbortError)
+    await freedSoon()
   })
 })
