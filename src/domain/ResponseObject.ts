@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { JsonSchemaObject } from "./OpenAi.js"
-import { Effort, Summary, TextFormat } from "./Responses.js"
+import { Effort, Summary } from "./Responses.js"
 
 /**
  * What `POST /v1/responses` answers: the `response` object (as JSON, or as the payload of the
@@ -78,11 +78,28 @@ export const ToolChoiceOut = Schema.Union(
   Schema.Struct({ type: Schema.Literal("function"), name: Schema.String })
 )
 
+/** `text.format` as echoed: a json_schema format always has its name and strictness. */
+export const FormatOut = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json_object") }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    name: Schema.String,
+    description: Schema.optionalWith(Schema.String, { exact: true }),
+    schema: JsonSchemaObject,
+    strict: Schema.Boolean
+  })
+)
+export type FormatOut = typeof FormatOut.Type
+
 export const ResponseStatus = Schema.Literal("in_progress", "completed", "incomplete", "failed")
 export type ResponseStatus = typeof ResponseStatus.Type
 
 /** `code` is one of the SDK's `ResponseError` codes: `server_error`, `rate_limit_exceeded`, `invalid_prompt`. */
-export const ResponseError = Schema.Struct({ code: Schema.String, message: Schema.String })
+export const ResponseError = Schema.Struct({
+  code: Schema.Literal("server_error", "rate_limit_exceeded", "invalid_prompt"),
+  message: Schema.String
+})
 
 export const ResponseObject = Schema.Struct({
   id: Schema.String,
@@ -102,7 +119,7 @@ export const ResponseObject = Schema.Struct({
   temperature: Schema.Number,
   top_p: Schema.Number,
   max_output_tokens: Schema.NullOr(Schema.Number),
-  text: Schema.Struct({ format: TextFormat, verbosity: Schema.Literal("low", "medium", "high") }),
+  text: Schema.Struct({ format: FormatOut, verbosity: Schema.Literal("low", "medium", "high") }),
   reasoning: Schema.Struct({ effort: Schema.NullOr(Effort), summary: Schema.NullOr(Summary) }),
   truncation: Schema.Literal("auto", "disabled"),
   // nothing is stored, whatever the request asked

@@ -1,4 +1,4 @@
-import { Chunk, Effect, Option, Redacted, Schema, Stream } from "effect"
+import { Chunk, Effect, Option, Redacted, Schema, Stream, type Types } from "effect"
 import OpenAI, { APIError, APIUserAbortError, AuthenticationError, BadRequestError, NotFoundError } from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
@@ -579,3 +579,11 @@ describe("a client that goes away", () => {
     await freedSoon()
   })
 })
+
+/**
+ * Checked by tsc: the wire object is the SDK's `Response`, but for `output_text` (the SDK computes
+ * it) and a `usage` that is null until the end (as OpenAI sends it; the SDK's type leaves it out).
+ */
+export const wireIsSdkResponse = (
+  r: Types.DeepMutable<ResponseObject>
+): Omit<OpenAI.Responses.Response, "output_text" | "usage"> & { usage: OpenAI.Responses.ResponseUsage | null } => r

@@ -1,5 +1,5 @@
 import * as crypto from "node:crypto"
-import type { ResponseObject, ResponseStatus, ResponseUsage, ToolOut } from "../../domain/ResponseObject.js"
+import type { FormatOut, ResponseObject, ResponseStatus, ResponseUsage, ToolOut } from "../../domain/ResponseObject.js"
 import type { ResponseRequest, TextFormat } from "../../domain/Responses.js"
 import type { Dialect } from "../Dialect.js"
 import * as OpenAiRender from "../openai/Render.js"
@@ -32,7 +32,7 @@ const toolOut = (tool: NonNullable<ResponseRequest["tools"]>[number]): ToolOut =
   strict: tool.strict ?? true
 })
 
-const formatOut = (format: TextFormat | undefined): TextFormat =>
+const formatOut = (format: TextFormat | undefined): FormatOut =>
   format === undefined || format.type === "text"
     ? { type: "text" }
     : format.type === "json_object"
