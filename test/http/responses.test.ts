@@ -1,6 +1,8 @@
 import { Chunk, Effect, Option, Redacted, Schema, Stream, type Types } from "effect"
 import OpenAI, { APIError, APIUserAbortError, AuthenticationError, BadRequestError, NotFoundError } from "openai"
+import { zodTextFormat } from "openai/helpers/zod"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { z } from "zod"
 import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
 import {
   doneEvent,
@@ -256,6 +258,17 @@ describe("text.format", () => {
     // the helper adds `parsed` to each part
     expect(final.output).toMatchObject(last.type === "response.completed" ? last.response.output : [])
     expect(Schema.decodeUnknownEither(Expected)(JSON.parse(final.output_text))._tag).toBe("Right")
+    // the SDK's own structured-output helper: a zod schema in, the parsed object out
+    const Pet = z.object({ name: z.string().max(12), kind: z.enum(["cat", "dog"]), tags: z.array(z.boolean()).max(3) })
+    const parsed = await openai.responses.parse({
+      model: MODEL,
+      input: "Describe a pet as JSON.",
+      text: { format: zodTextFormat(Pet, "pet") },
+      max_output_tokens: 300,
+      temperature: 0
+    })
+    expect(parsed.status).toBe("completed")
+    expect(Pet.parse(parsed.output_parsed)).toEqual(parsed.output_parsed)
     const object = await openai.responses.create({
       model: MODEL,
       input: "JSON please",
