@@ -4,7 +4,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import OpenAI, { BadRequestError } from "openai"
+import { zodResponsesFunction } from "openai/helpers/zod"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { z } from "zod"
 import { SHARED_MODELS } from "./support/models.js"
 import { checkLifecycle } from "./support/responses.js"
 import { type RunningServer, startServer } from "./support/server.js"
@@ -172,6 +174,23 @@ describe("function calls", () => {
     expect(types.indexOf("response.output_item.done")).toBeGreaterThan(
       types.indexOf("response.function_call_arguments.done")
     )
+  })
+
+  it("the SDK's responses.parse with a zod function tool parses the call's arguments", async () => {
+    const Weather = z.object({ city: z.string().max(12), unit: z.enum(["celsius", "fahrenheit"]) })
+    const response = await openai.responses.parse({
+      model: "llama31",
+      input: ask,
+      tools: [zodResponsesFunction({ name: "get_weather", description: "Current weather", parameters: Weather })],
+      tool_choice: "required",
+      max_output_tokens: 120,
+      temperature: 0
+    })
+    const call = response.output.find((item) => item.type === "function_call")
+    expect(call?.type === "function_call" && call.name).toBe("get_weather")
+    if (call?.type !== "function_call") return
+    expectWeather(call.parsed_arguments)
+    expect(Weather.parse(call.parsed_arguments)).toEqual(JSON.parse(call.arguments))
   })
 
   it("an agent loop: the call and its output go back as items, and the next turn is answered", async () => {
