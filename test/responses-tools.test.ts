@@ -86,6 +86,9 @@ const tools: Array<OpenAI.Responses.FunctionTool> = [
 
 const ask = "What's the weather in Paris?"
 
+// the first request to each model loads it; on a loaded 2-core machine that alone can take a minute
+const SLOW = { timeout: 240_000 }
+
 const expectWeather = (args: unknown) => {
   expect(args).toEqual({ city: expect.any(String), unit: expect.stringMatching(/^(celsius|fahrenheit)$/) })
   expect([...(args as { city: string }).city].length).toBeLessThanOrEqual(12)
@@ -106,7 +109,7 @@ const streamed = async (body: OpenAI.Responses.ResponseCreateParamsStreaming | R
   return { events, final }
 }
 
-describe("function calls", () => {
+describe("function calls", SLOW, () => {
   it("'required' makes every family call one of the tools: function_call items whose arguments validate", async () => {
     for (const model of ["qwen25", "llama31", "qwen3"]) {
       const response = await openai.responses.create({
@@ -287,7 +290,7 @@ describe("function calls", () => {
   })
 })
 
-describe("several calls in one turn", () => {
+describe("several calls in one turn", SLOW, () => {
   it("with parallel_tool_calls each call is its own item, streamed in order", async () => {
     // random weights decide how many (unseeded): the stream's invariants hold for whatever comes;
     // several calls rendered through the SDK are checked deterministically in responses.test.ts
@@ -309,7 +312,7 @@ describe("several calls in one turn", () => {
   })
 })
 
-describe("the request shapes agents send", () => {
+describe("the request shapes agents send", SLOW, () => {
   const events = async (body: Record<string, unknown>) => {
     const stream = await openai.responses.create(
       { ...body, stream: true } as OpenAI.Responses.ResponseCreateParamsStreaming
@@ -391,7 +394,7 @@ describe("the request shapes agents send", () => {
   })
 })
 
-describe("reasoning", () => {
+describe("reasoning", SLOW, () => {
   for (const model of ["qwen3", "r1"]) {
     it(`${model}: the thought is a reasoning item before the message, in JSON and streamed alike`, async () => {
       const request = { model, input: ask, max_output_tokens: 24, temperature: 0 }

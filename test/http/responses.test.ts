@@ -303,7 +303,7 @@ describe("refusals, as the SDK's typed errors", () => {
     await raw.arrayBuffer()
   })
 
-  it("no request body, however wrong, gets a 500 or takes the server down", async () => {
+  it("no request body, however wrong, gets a 500 or takes the server down", { timeout: 180_000 }, async () => {
     const valid = {
       model: MODEL,
       input: [{ role: "user", content: [{ type: "input_text", text: "Hi" }] }],
