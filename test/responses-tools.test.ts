@@ -1,3 +1,6 @@
+import { HumanMessage, ToolMessage } from "@langchain/core/messages"
+import { tool as langchainTool } from "@langchain/core/tools"
+import { ChatOpenAI } from "@langchain/openai"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
@@ -391,6 +394,62 @@ describe("the request shapes agents send", SLOW, () => {
     if (last.type !== "response.incomplete") return
     expect(last.response.output[0]!.type).toBe("reasoning")
     expect(last.response.reasoning).toEqual({ effort: "medium", summary: "auto" })
+  })
+})
+
+describe("LangChain's ChatOpenAI on the Responses API (useResponsesApi)", SLOW, () => {
+  const chat = (maxTokens: number) =>
+    new ChatOpenAI({
+      model: "qwen25",
+      apiKey: "unused",
+      temperature: 0,
+      maxTokens,
+      useResponsesApi: true,
+      configuration: { baseURL: `${server.url}/v1` }
+    })
+  const getWeather = langchainTool(async () => "21 degrees", {
+    name: "get_weather",
+    description: "Current weather in a city",
+    schema: z.object({ city: z.string().max(12), unit: z.enum(["celsius", "fahrenheit"]) })
+  })
+
+  it("bindTools with a named choice gives parsed tool_calls; the call and its ToolMessage continue the turn", async () => {
+    const model = chat(120).bindTools([getWeather], { tool_choice: "get_weather", parallel_tool_calls: false })
+    const first = await model.invoke([new HumanMessage(ask)])
+    expect(first.tool_calls).toHaveLength(1)
+    const toolCall = first.tool_calls![0]!
+    expect(toolCall.name).toBe("get_weather")
+    expectWeather(toolCall.args)
+    const next = await chat(4).bindTools([getWeather]).invoke([
+      new HumanMessage(ask),
+      first,
+      new ToolMessage({ tool_call_id: toolCall.id!, content: "21 degrees and sunny" })
+    ])
+    expect(next.text.length).toBeGreaterThan(0)
+    expect(next.usage_metadata!.output_tokens).toBe(4)
+    expect(next.usage_metadata!.input_tokens).toBeGreaterThan(first.usage_metadata!.input_tokens)
+  })
+
+  it("streams text chunks that add up to the answer", async () => {
+    const model = new ChatOpenAI({
+      model: "stories260K",
+      apiKey: "unused",
+      temperature: 0,
+      maxTokens: 12,
+      useResponsesApi: true,
+      configuration: { baseURL: `${server.url}/v1` }
+    })
+    let text = ""
+    let chunks = 0
+    for await (const chunk of await model.stream("Once upon a time")) {
+      // on the Responses API LangChain's chunks hold content blocks; `text` joins their text
+      text += chunk.text
+      chunks++
+    }
+    expect(chunks).toBeGreaterThan(2)
+    const whole = await model.invoke("Once upon a time")
+    expect(text).toBe(whole.text)
+    expect(whole.usage_metadata!.output_tokens).toBe(12)
   })
 })
 

@@ -242,6 +242,8 @@ export class ResponseRequest extends Schema.Class<ResponseRequest>("ResponseRequ
   prompt_cache_retention: Ignored,
   prompt_cache_options: Ignored,
   safety_identifier: Ignored,
+  // a cap on built-in tool calls, and Shimmy runs none: it never changes anything
+  max_tool_calls: Ignored,
   previous_response_id: Refused("previous_response_id", STATELESS),
   conversation: Refused("conversation", STATELESS),
   background: Refused(
