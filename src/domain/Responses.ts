@@ -235,7 +235,13 @@ export class ResponseRequest extends Schema.Class<ResponseRequest>("ResponseRequ
   store: optional(Schema.Boolean),
   metadata: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   truncation: optional(Schema.Literal("auto", "disabled")),
-  include: Ignored,
+  // what the other values ask for is never produced (encrypted reasoning, built-in tools' results)
+  include: optional(
+    Schema.Array(Schema.String).pipe(Schema.filter((values) =>
+      !values.includes("message.output_text.logprobs") ||
+      "'include': \"message.output_text.logprobs\" is not supported: log probabilities are not implemented"
+    ))
+  ),
   user: Ignored,
   service_tier: Ignored,
   prompt_cache_key: Ignored,

@@ -372,6 +372,8 @@ describe("refusals, as the SDK's typed errors", () => {
     expect((await refused({ input: [{ type: "computer_call_output", call_id: "c" }] })).param).toBe("input.0.type")
     expect((await refused({ input: [] })).param).toBe("input")
     expect((await refused({ input: 5 })).param).toBe("input")
+    expect((await refused({ include: ["message.output_text.logprobs"] })).message).toMatch(/log probabilities/)
+    expect((await refused({ top_logprobs: 5 })).param).toBe("top_logprobs")
     expect((await refused({ frobnicate: 1 })).message).toMatch(/unrecognized request argument supplied: frobnicate/)
     expect((await refused({ max_output_tokens: 0 })).param).toBe("max_output_tokens")
     expect((await refused({ tool_choice: "required" })).param).toBe("tool_choice")
