@@ -43,7 +43,7 @@ export type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, Engin
 
 /** One row of the route table (Routes.ts). */
 export interface Route {
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "DELETE"
   /** a router path: `/v1/models/*` takes the rest of the path */
   readonly path: HttpRouter.PathInput
   readonly dialect: Dialect

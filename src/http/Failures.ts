@@ -48,10 +48,17 @@ export class OriginNotAllowed extends Schema.TaggedError<OriginNotAllowed>()("Or
   origin: Schema.String
 }) {}
 
+/** A path that would look up a stored response (OpenAI's Responses API); Shimmy stores none. */
+export class NotStored extends Schema.TaggedError<NotStored>()("NotStored", {
+  method: Schema.String,
+  path: Schema.String
+}) {}
+
 export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {}
 
 export type HttpFailure =
   | RouteNotFound
+  | NotStored
   | MethodNotAllowed
   | MalformedBody
   | BodyTooLarge

@@ -65,6 +65,14 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         message: "No such endpoint",
         details: `${error.method} ${error.path} does not exist`
       }
+    case "NotStored":
+      return {
+        status: 404,
+        code: "not_found",
+        message: "No such response",
+        details:
+          `${error.method} ${error.path}: Shimmy is stateless and keeps no responses; send the whole conversation in 'input'`
+      }
     case "MethodNotAllowed":
       return {
         status: 405,
@@ -139,6 +147,7 @@ const expectedTags: ReadonlySet<string> = new Set<(EngineError | HttpFailure)["_
   "ServerBusy",
   "RuntimeUnavailable",
   "RouteNotFound",
+  "NotStored",
   "MethodNotAllowed",
   "MalformedBody",
   "BodyTooLarge",

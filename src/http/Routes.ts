@@ -8,6 +8,8 @@ import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
+import * as Responses from "./responses/Endpoints.js"
+import * as ResponsesRender from "./responses/Render.js"
 import * as Seed from "./seed/Endpoints.js"
 import * as SeedRender from "./seed/Render.js"
 import { untilDeadline } from "./Shutdown.js"
@@ -20,10 +22,16 @@ export const routes: ReadonlyArray<Route> = [
   ...Seed.routes,
   // Anthropic's SDK lists models on OpenAI's path
   ...OpenAi.routes.map(Anthropic.withAnthropicModels),
+  ...Responses.routes,
   ...Anthropic.routes
 ]
 
-const dialects: ReadonlyArray<Dialect> = [OpenAiRender.dialect, SeedRender.dialect, AnthropicRender.dialect]
+const dialects: ReadonlyArray<Dialect> = [
+  OpenAiRender.dialect,
+  ResponsesRender.dialect,
+  SeedRender.dialect,
+  AnthropicRender.dialect
+]
 
 const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 
