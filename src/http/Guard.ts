@@ -89,7 +89,7 @@ export const guarded = <E, R>(
         status: 204,
         headers: {
           ...cors,
-          "access-control-allow-methods": "GET, POST, OPTIONS",
+          "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
           "access-control-allow-headers": asked ?? "authorization, content-type, x-api-key",
           "access-control-max-age": PREFLIGHT_MAX_AGE
         }

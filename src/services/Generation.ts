@@ -32,20 +32,23 @@ export interface GenerationInput {
 /** An OpenAI-style call id. */
 export const callId = () => `call_${randomBytes(12).toString("hex")}`
 
-/** The parser's events as generation events; the tokens they came from count once, on the first. */
+/**
+ * The parser's events as generation events. The tokens the text came from count once, on the
+ * first text or thought; text held back (a marker that may be starting, a stop string) owes its
+ * tokens to the next event that has some, so the counts add up to the tokens generated.
+ */
 function* parsed(
   events: ReadonlyArray<ParsedEvent>,
-  tokens: number,
+  owed: { tokens: number },
   calls: { index: number }
 ): Generator<GenerationEvent> {
-  let left = tokens
   for (const e of events) {
     if (e._tag === "Call") {
       yield toolCallEvent(calls.index++, { id: callId(), name: e.name, arguments: e.arguments })
       continue
     }
-    yield e._tag === "Text" ? tokenEvent(e.text, left) : reasoningEvent(e.text, left)
-    left = 0
+    yield e._tag === "Text" ? tokenEvent(e.text, owed.tokens) : reasoningEvent(e.text, owed.tokens)
+    owed.tokens = 0
   }
 }
 
@@ -143,6 +146,8 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
   // the plain path stays as it was: a parser only where the template has tools or thoughts
   const parser = input.parse === undefined ? undefined : new ToolCallParser(input.parse)
   const calls = { index: 0 }
+  // tokens whose text has not been given out yet (held back by the stop matcher or the parser)
+  const owed = { tokens: 0 }
 
   const tokens = sequence.evaluate(promptTokens.slice(common) as Array<Token>, evaluateOptions(input, generated))
   try {
@@ -157,17 +162,20 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
       const text = model.detokenize(pending, parser !== undefined, context)
       const whole = !text.endsWith("\uFFFD") || pending.length >= MAX_PENDING
       if (whole) {
-        const count = pending.length
+        owed.tokens += pending.length
         context = [...context, ...pending].slice(-DETOKENIZE_CONTEXT)
         pending = []
         const { emit, stop: matched, stopped } = stop.push(text)
         if (parser !== undefined) {
-          if (emit.length > 0) yield* parsed(parser.push(emit), count, calls)
+          if (emit.length > 0) yield* parsed(parser.push(emit), owed, calls)
           if (parser.done) {
             finish = "tool_calls"
             break
           }
-        } else if (emit.length > 0) yield tokenEvent(emit, count)
+        } else if (emit.length > 0) {
+          yield tokenEvent(emit, owed.tokens)
+          owed.tokens = 0
+        }
         if (stopped) {
           finish = "stop"
           stoppedByString = true
@@ -195,12 +203,16 @@ export async function* generate(input: GenerationInput): AsyncGenerator<Generati
       finish = "stop"
       stopString = rest.stop
     }
+    owed.tokens += pending.length
     if (parser !== undefined) {
-      if (tail.length > 0) yield* parsed(parser.push(tail), pending.length, calls)
-    } else if (tail.length > 0) yield tokenEvent(tail, pending.length)
+      if (tail.length > 0) yield* parsed(parser.push(tail), owed, calls)
+    } else if (tail.length > 0) {
+      yield tokenEvent(tail, owed.tokens)
+      owed.tokens = 0
+    }
   }
   if (parser !== undefined) {
-    yield* parsed(parser.end(), 0, calls)
+    yield* parsed(parser.end(), owed, calls)
     // a turn that made calls ends for them, whatever cut it off after the last
     if (calls.index > 0) finish = "tool_calls"
   }
