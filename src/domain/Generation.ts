@@ -1,4 +1,4 @@
-import { Effect, Schema, Stream } from "effect"
+import { type Duration, Effect, Schema, Stream } from "effect"
 import { GenerationFailed } from "./Errors.js"
 
 /**
@@ -125,6 +125,8 @@ export interface GenerationRequest {
   readonly tools?: Tools | undefined
   /** chat prompts only; left out: the template's default */
   readonly thinking?: Thinking | undefined
+  /** how long the model stays loaded once this generation (and any other on it) ends; left out: the default */
+  readonly keepAlive?: Duration.Duration | undefined
 }
 
 export const FinishReason = Schema.Literal("stop", "length", "tool_calls")

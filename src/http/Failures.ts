@@ -48,6 +48,11 @@ export class OriginNotAllowed extends Schema.TaggedError<OriginNotAllowed>()("Or
   origin: Schema.String
 }) {}
 
+/** An endpoint of a protocol that Shimmy knows and does not implement; `reason` says why and what to do. */
+export class NotImplemented extends Schema.TaggedError<NotImplemented>()("NotImplemented", {
+  reason: Schema.String
+}) {}
+
 export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {}
 
 export type HttpFailure =
@@ -61,3 +66,4 @@ export type HttpFailure =
   | Unauthorized
   | OriginNotAllowed
   | ShuttingDown
+  | NotImplemented
