@@ -67,10 +67,13 @@ export const make = (
     const unloadNow = (name: string, state: State) =>
       Effect.zipRight(cancelTimer(state), Effect.suspend(() => (states.delete(name), unload(name))))
 
-    const expireIdle = (name: string) =>
+    // runs on the timer's own fiber, which must not wait for its own interruption
+    const expireIdle = (name: string, timer: () => Fiber.RuntimeFiber<void> | undefined) =>
       lock.withPermits(1)(Effect.suspend(() => {
         const state = states.get(name)
-        return state === undefined || state.users > 0 ? Effect.void : unloadNow(name, state)
+        if (state === undefined || state.timer !== timer()) return Effect.void
+        state.timer = undefined
+        return state.users > 0 ? Effect.void : unloadNow(name, state)
       }))
 
     /** Under the lock: what happens once a model has no users. Returns whether it left memory. */
@@ -84,7 +87,13 @@ export const make = (
         }
         if (!Duration.isFinite(keepAlive)) return false
         state.expiresAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(keepAlive)
-        state.timer = yield* Effect.forkIn(Effect.zipRight(Effect.sleep(keepAlive), expireIdle(name)), scope)
+        let self: Fiber.RuntimeFiber<void> | undefined
+        // forked from a finalizer, which is uninterruptible: the timer itself must be interruptible
+        self = yield* Effect.forkIn(
+          Effect.interruptible(Effect.zipRight(Effect.sleep(keepAlive), expireIdle(name, () => self))),
+          scope
+        )
+        state.timer = self
         return false
       })
 
