@@ -87,13 +87,13 @@ export const make = (
         }
         if (!Duration.isFinite(keepAlive)) return false
         state.expiresAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(keepAlive)
-        let self: Fiber.RuntimeFiber<void> | undefined
+        const timer: { fiber?: Fiber.RuntimeFiber<void> } = {}
         // forked from a finalizer, which is uninterruptible: the timer itself must be interruptible
-        self = yield* Effect.forkIn(
-          Effect.interruptible(Effect.zipRight(Effect.sleep(keepAlive), expireIdle(name, () => self))),
+        timer.fiber = yield* Effect.forkIn(
+          Effect.interruptible(Effect.zipRight(Effect.sleep(keepAlive), expireIdle(name, () => timer.fiber))),
           scope
         )
-        state.timer = self
+        state.timer = timer.fiber
         return false
       })
 
