@@ -1,7 +1,11 @@
 import { Schema } from "effect"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
 import { Ollama } from "ollama"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Wire from "../../src/domain/Ollama.js"
+import { freshDir } from "../support/env.js"
+import { readGguf, withMetadata, writeGguf } from "../support/gguf.js"
 import { sharedModel } from "../support/models.js"
 import { type RunningServer, startServer } from "../support/server.js"
 
@@ -12,10 +16,27 @@ import { type RunningServer, startServer } from "../support/server.js"
  */
 
 let server: RunningServer & { readonly close: () => Promise<void> }
+let dir: string
+
+/** Token ids as the FIM tokens of a copy of llama-2-tiny-random: a model that can fill in the middle. */
+const FIM = { prefix: 32_000 - 3, suffix: 32_000 - 2, middle: 32_000 - 1 }
 
 beforeAll(async () => {
+  dir = freshDir("ollama")
+  const id = (value: number) => ({ type: "u32", value }) as const
+  await fs.writeFile(
+    path.join(dir, "fim-tiny.gguf"),
+    writeGguf(withMetadata(readGguf(sharedModel("llama-2-tiny-random.gguf")), {
+      "tokenizer.ggml.fim_pre_token_id": id(FIM.prefix),
+      "tokenizer.ggml.fim_suf_token_id": id(FIM.suffix),
+      "tokenizer.ggml.fim_mid_token_id": id(FIM.middle)
+    }))
+  )
   server = await startServer(
-    { modelPaths: [sharedModel("stories260K.gguf"), sharedModel("llama-2-tiny-random.gguf")], parallel: 2 },
+    {
+      modelPaths: [sharedModel("stories260K.gguf"), sharedModel("llama-2-tiny-random.gguf"), dir],
+      parallel: 2
+    },
     {},
     { ollama: true }
   )
@@ -23,6 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close()
+  await fs.rm(dir, { recursive: true, force: true })
 })
 
 const hosts = () => ({
@@ -359,12 +381,13 @@ describe("generate in Ollama's shape", () => {
     expect(ignored.eval_count).toBe(2)
   })
 
-  it("refuses what it does not do with a clear 400: images, template overrides, context, suffix", async () => {
+  it("refuses what it cannot do with a clear 400: images, template overrides, context, a suffix without FIM tokens", async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ images: ["aGk="] }, "images are not supported"],
       [{ template: "{{ .Prompt }}" }, "template overrides are not supported"],
       [{ context: [1, 2, 3] }, "context"],
-      [{ suffix: "The end." }, "suffix"]
+      // stories260K has no FIM tokens
+      [{ suffix: "The end." }, "model 'stories260K' cannot fill in the middle: it has no FIM tokens"]
     ]
     for (const [extra, message] of cases) {
       const error = await refusal(() =>
@@ -373,6 +396,29 @@ describe("generate in Ollama's shape", () => {
       expect(error.status_code).toBe(400)
       expect(error.error).toContain(message)
     }
+  })
+
+  it("a suffix fills in the middle with the model's FIM tokens; show lists insert", async () => {
+    const prefix = "Once upon a time"
+    const suffix = "happily ever after."
+    const filled = await ollama.generate({
+      model: "fim-tiny",
+      prompt: prefix,
+      suffix,
+      stream: false,
+      options: { num_predict: 4, temperature: 0 }
+    })
+    strictly(Wire.GenerateResponse, filled)
+    expect(filled.eval_count).toBe(4)
+    const raw = await ollama.generate({
+      model: "fim-tiny",
+      prompt: `${prefix} ${suffix}`,
+      raw: true,
+      options: { num_predict: 1 }
+    })
+    // BOS and the text, with the three FIM tokens around its two parts
+    expect(Math.abs(filled.prompt_eval_count - (raw.prompt_eval_count + 3))).toBeLessThanOrEqual(1)
+    expect((await ollama.show({ model: "fim-tiny" })).capabilities).toEqual(["completion", "insert"])
   })
 
   it("an abort mid-stream frees the sequence: the next requests run at once", async () => {

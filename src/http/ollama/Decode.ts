@@ -216,7 +216,8 @@ export const chatGeneration = (request: ChatRequest, messages: ReadonlyArray<Mes
  * `/api/generate`: the prompt in the model's chat template (with `system`), or as is with `raw`.
  * A `template` override is a Go template of Ollama's Modelfiles, which Shimmy does not run (it
  * renders the GGUF's own Jinja template): refused, with `raw` as the way to send a formatted
- * prompt. `context` (the deprecated token array) is never returned, so a request that sends one
+ * prompt. A `suffix` asks the model to fill in the middle with its FIM tokens (a model without
+ * them: 400). `context` (the deprecated token array) is never returned, so a request that sends one
  * back is refused rather than silently answered without it.
  */
 export const generateGeneration = (request: GenerateRequest, prompt: string) =>
@@ -238,16 +239,15 @@ export const generateGeneration = (request: GenerateRequest, prompt: string) =>
         )
       )
     }
-    if (request.suffix !== undefined && request.suffix.length > 0) {
-      return yield* Effect.fail(
-        invalid("suffix", "suffix (fill in the middle) is not supported by this server")
-      )
-    }
     const system = request.system ?? ""
     const raw = request.raw === true
+    const suffix = request.suffix ?? ""
     return {
       model: request.model,
-      prompt: raw
+      // with a suffix the model fills in between, in its FIM tokens (no template, no system)
+      prompt: suffix.length > 0
+        ? { _tag: "Infill", prefix: prompt, suffix }
+        : raw
         ? prompt
         : {
           _tag: "Chat",
@@ -258,8 +258,8 @@ export const generateGeneration = (request: GenerateRequest, prompt: string) =>
         },
       sampling: yield* samplingOf(request.options),
       responseFormat: formatOf(request.format),
-      // thinking needs the chat template, which raw leaves out
-      thinking: raw ? undefined : thinkingOf(request.think),
+      // thinking needs the chat template, which raw and fill-in-the-middle leave out
+      thinking: raw || suffix.length > 0 ? undefined : thinkingOf(request.think),
       keepAlive: yield* keepAliveOf(request.keep_alive)
     } satisfies GenerationRequest
   })

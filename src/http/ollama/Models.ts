@@ -98,12 +98,20 @@ const show = Effect.gen(function*() {
   const template = meta.get("tokenizer.chat_template")
   // what the template can do is known once node-llama-cpp has resolved it, which loads the model
   const chat = yield* engine.capabilities(info.name)
+  // fill in the middle needs the model's FIM tokens (llama.cpp finds them by id or by their text)
+  const insert = yield* Effect.scoped(
+    Effect.map(engine.acquire(info.name), (loaded) => {
+      const fim = loaded.model.tokens.infill
+      return fim.prefix !== null && fim.suffix !== null && fim.middle !== null
+    })
+  )
   const resident = yield* engine.residentOf(info.name)
   const contextSize = Option.match(resident, { onNone: () => info.contextLength, onSome: (r) => r.contextSize })
   const capabilities = [
     ...(embedding ? ["embedding"] : ["completion"]),
     ...(chat.tools ? ["tools"] : []),
-    ...(chat.thinking ? ["thinking"] : [])
+    ...(chat.thinking ? ["thinking"] : []),
+    ...(insert ? ["insert"] : [])
   ]
   const license = meta.get("general.license")
   const modified = yield* modifiedAt(info)
