@@ -34,7 +34,12 @@ beforeAll(async () => {
   )
   server = await startServer(
     {
-      modelPaths: [sharedModel("stories260K.gguf"), sharedModel("llama-2-tiny-random.gguf"), dir],
+      modelPaths: [
+        sharedModel("stories260K.gguf"),
+        sharedModel("llama-2-tiny-random.gguf"),
+        sharedModel("TinyStories-656K-Q8_0.gguf"),
+        dir
+      ],
       parallel: 2
     },
     {},
@@ -419,6 +424,30 @@ describe("generate in Ollama's shape", () => {
     // BOS and the text, with the three FIM tokens around its two parts
     expect(Math.abs(filled.prompt_eval_count - (raw.prompt_eval_count + 3))).toBeLessThanOrEqual(1)
     expect((await ollama.show({ model: "fim-tiny" })).capabilities).toEqual(["completion", "insert"])
+  })
+
+  it("a failure after the stream began ends it with an {\"error\"} line, which ollama-js raises", async () => {
+    // the format asks for a character the model's vocabulary has no token for, after text it can write
+    const request = {
+      model: "TinyStories-656K-Q8_0",
+      prompt: "Once",
+      raw: true,
+      format: { type: "string", enum: ["Once upon a time \u00e9"] },
+      options: { num_predict: 50 }
+    }
+    const response = await fetch(`${server.ollamaUrl}/api/generate`, { method: "POST", body: JSON.stringify(request) })
+    expect(response.status).toBe(200)
+    const lines = (await response.text()).split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l))
+    expect(lines.length).toBeGreaterThan(1)
+    expect(lines.slice(0, -1).every((l) => l.done === false)).toBe(true)
+    const last = strictly(Wire.ErrorBody, lines.at(-1))
+    expect(last.error).toContain("cannot write output in the requested format")
+    let text = ""
+    const failure = await (async () => {
+      for await (const part of await ollama.generate({ ...request, stream: true })) text += part.response
+    })().then(() => undefined, (e: Error) => e)
+    expect(failure?.message).toContain("cannot write output in the requested format")
+    expect(text.startsWith("\"Once")).toBe(true)
   })
 
   it("an abort mid-stream frees the sequence: the next requests run at once", async () => {
