@@ -7,6 +7,43 @@ import { Clock, Duration, Effect, Fiber, Scope } from "effect"
  * told to unload while in use goes when its last use ends.
  */
 
+// Go's time.ParseDuration units, in milliseconds
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }
+const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y
+
+/** Milliseconds of a Go duration ("1h30m", "-5m", "0"), or undefined where it is not one. */
+const goDuration = (text: string): number | undefined => {
+  const negative = text.startsWith("-")
+  const body = text.replace(/^[-+]/, "")
+  if (body === "0") return 0
+  if (body.length === 0) return undefined
+  let total = 0
+  PART.lastIndex = 0
+  while (PART.lastIndex < body.length) {
+    const at = PART.lastIndex
+    const match = PART.exec(body)
+    if (match === null || match.index !== at) return undefined
+    total += Number(match[1]) * UNITS[match[2]!]!
+  }
+  return negative ? -total : total
+}
+
+/**
+ * A keep-alive as Ollama takes one (`keep_alive`, `OLLAMA_KEEP_ALIVE`): a Go duration ("5m",
+ * "1h30m", "0") or seconds (a number, or a number as text); negative means forever. Undefined
+ * where it is neither.
+ */
+export const parseKeepAlive = (value: string | number): Duration.Duration | undefined => {
+  const text = typeof value === "string" ? value.trim() : ""
+  const millis = typeof value === "number"
+    ? value * 1000
+    : /^[-+]?\d+(\.\d+)?$/.test(text)
+    ? Number(text) * 1000
+    : goDuration(text)
+  if (millis === undefined || !Number.isFinite(millis)) return undefined
+  return millis < 0 ? Duration.infinity : Duration.millis(millis)
+}
+
 /** When a loaded model is due to leave memory. */
 export type Expiry =
   | { readonly _tag: "InUse"; readonly keepAlive: Duration.Duration }

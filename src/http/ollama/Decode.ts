@@ -1,4 +1,4 @@
-import { Duration, Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
 import {
   type ChatMessage,
@@ -22,6 +22,7 @@ import {
   type ToolCall as WireToolCall
 } from "../../domain/Ollama.js"
 import { callId } from "../../services/Generation.js"
+import { parseKeepAlive } from "../../services/KeepAlive.js"
 import { bodyAs, decode } from "../Body.js"
 
 /** Ollama's requests to the engine's, with Ollama's words for what is wrong. */
@@ -34,27 +35,6 @@ export const showRequest = bodyAs(ShowRequest)
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 
-// Go's time.ParseDuration units
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }
-const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y
-
-/** Milliseconds of a Go duration ("1h30m", "-5m", "0"), or undefined where it is not one. */
-const goDuration = (text: string): number | undefined => {
-  const negative = text.startsWith("-")
-  const body = text.replace(/^[-+]/, "")
-  if (body === "0") return 0
-  if (body.length === 0) return undefined
-  let total = 0
-  PART.lastIndex = 0
-  while (PART.lastIndex < body.length) {
-    const at = PART.lastIndex
-    const match = PART.exec(body)
-    if (match === null || match.index !== at) return undefined
-    total += Number(match[1]) * UNITS[match[2]!]!
-  }
-  return negative ? -total : total
-}
-
 /**
  * `keep_alive`: a Go duration ("5m") or seconds (a number, or a number as text); zero unloads the
  * model when the request ends, a negative one keeps it loaded for good. Left out: the default.
@@ -63,13 +43,9 @@ export const keepAliveOf = (
   value: string | number | undefined
 ): Effect.Effect<Duration.Duration | undefined, InvalidRequest> => {
   if (value === undefined) return Effect.succeed(undefined)
-  const millis = typeof value === "number"
-    ? value * 1000
-    : /^[-+]?\d+(\.\d+)?$/.test(value.trim())
-    ? Number(value.trim()) * 1000
-    : goDuration(value.trim())
-  if (millis === undefined || !Number.isFinite(millis)) {
-    return Effect.fail(
+  const parsed = parseKeepAlive(value)
+  return parsed === undefined
+    ? Effect.fail(
       invalid(
         "keep_alive",
         `keep_alive ${
@@ -77,8 +53,7 @@ export const keepAliveOf = (
         } is not a duration: use a number of seconds or a duration like "5m", "1h30m"; 0 unloads, -1 keeps the model loaded`
       )
     )
-  }
-  return Effect.succeed(millis < 0 ? Duration.infinity : Duration.millis(millis))
+    : Effect.succeed(parsed)
 }
 
 /** Ollama's default temperature. */
