@@ -1,7 +1,7 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Option } from "effect"
 import { InvalidRequest, ModelNotFound } from "../../domain/Errors.js"
-import { collect, type GenerationRequest } from "../../domain/Generation.js"
+import { type Answer, collect, type GenerationEvent, type GenerationRequest } from "../../domain/Generation.js"
 import { Embeddings } from "../../services/Embeddings.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
@@ -91,58 +91,70 @@ const loadOnly = <A>(
     return HttpServerResponse.unsafeJson(render("load"))
   })
 
+/**
+ * Runs a generation as Ollama answers it: one JSON object (the model held only until the answer is
+ * complete, so `keep_alive: 0` unloads it before the answer is sent), or NDJSON chunks (the model
+ * held for the request, which lasts as long as the stream).
+ */
+const answer = <W, C>(
+  model: string,
+  stream: boolean,
+  generation: GenerationRequest,
+  timing: Render.Timing,
+  render: {
+    readonly whole: (model: string, answer: Answer, timing: Render.Timing) => W
+    readonly chunks: (model: string, timing: Render.Timing) => (event: GenerationEvent) => ReadonlyArray<C>
+  }
+) =>
+  Effect.gen(function*() {
+    const engine = yield* LlamaEngine
+    const prepared = Effect.gen(function*() {
+      yield* using(model, generation.keepAlive, timing)
+      yield* supported(model, generation)
+      timing.evalStart = process.hrtime.bigint()
+      return Render.timed(engine.generate(generation), timing)
+    })
+    if (!stream) {
+      return yield* Effect.scoped(
+        Effect.map(
+          Effect.flatMap(prepared, (events) => collect(model, events)),
+          (whole) => HttpServerResponse.unsafeJson(render.whole(model, whole, timing))
+        )
+      )
+    }
+    const events = yield* prepared
+    return yield* Sse.answer(events, render.chunks(model, timing), Render.dialect, yield* whereOf, {
+      framing: Sse.ndjson
+    })
+  })
+
 const chat = Effect.gen(function*() {
-  const engine = yield* LlamaEngine
   const timing = Render.startTiming()
   const request = yield* chatRequest
   const messages = request.messages ?? []
-  const keep = yield* keepAliveOf(request.keep_alive)
-  if (messages.length === 0) return yield* loadOnly(request.model, keep, (r) => Render.loadChat(request.model, r))
-  const generation = yield* chatGeneration(request, messages)
-  if (!request.stream) {
-    // held only until the answer is complete, so `keep_alive: 0` unloads before it is sent
-    return yield* Effect.scoped(Effect.gen(function*() {
-      yield* using(request.model, generation.keepAlive, timing)
-      yield* supported(request.model, generation)
-      const events = Render.timed(engine.generate(generation), timing)
-      return HttpServerResponse.unsafeJson(
-        Render.chatResponse(request.model, yield* collect(request.model, events), timing)
-      )
-    }))
+  if (messages.length === 0) {
+    const keep = yield* keepAliveOf(request.keep_alive)
+    return yield* loadOnly(request.model, keep, (r) => Render.loadChat(request.model, r))
   }
-  yield* using(request.model, generation.keepAlive, timing)
-  yield* supported(request.model, generation)
-  const events = Render.timed(engine.generate(generation), timing)
-  return yield* Sse.answer(events, Render.chatChunks(request.model, timing), Render.dialect, yield* whereOf, {
-    framing: Sse.ndjson
+  const generation = yield* chatGeneration(request, messages)
+  return yield* answer(request.model, request.stream, generation, timing, {
+    whole: Render.chatResponse,
+    chunks: Render.chatChunks
   })
 })
 
 const generate = Effect.gen(function*() {
-  const engine = yield* LlamaEngine
   const timing = Render.startTiming()
   const request = yield* generateRequest
   const prompt = request.prompt ?? ""
-  const keep = yield* keepAliveOf(request.keep_alive)
   if (prompt.length === 0 && (request.suffix ?? "").length === 0) {
+    const keep = yield* keepAliveOf(request.keep_alive)
     return yield* loadOnly(request.model, keep, (r) => Render.loadGenerate(request.model, r))
   }
   const generation = yield* generateGeneration(request, prompt)
-  if (!request.stream) {
-    return yield* Effect.scoped(Effect.gen(function*() {
-      yield* using(request.model, generation.keepAlive, timing)
-      yield* supported(request.model, generation)
-      const events = Render.timed(engine.generate(generation), timing)
-      return HttpServerResponse.unsafeJson(
-        Render.generateResponse(request.model, yield* collect(request.model, events), timing)
-      )
-    }))
-  }
-  yield* using(request.model, generation.keepAlive, timing)
-  yield* supported(request.model, generation)
-  const events = Render.timed(engine.generate(generation), timing)
-  return yield* Sse.answer(events, Render.generateChunks(request.model, timing), Render.dialect, yield* whereOf, {
-    framing: Sse.ndjson
+  return yield* answer(request.model, request.stream, generation, timing, {
+    whole: Render.generateResponse,
+    chunks: Render.generateChunks
   })
 })
 
