@@ -73,6 +73,39 @@ describe("the guard on the Ollama-only listener", () => {
   })
 })
 
+describe("a busy server", () => {
+  it("answers 503 with Retry-After in Ollama's shape, which ollama-js raises", async () => {
+    const busy = await startServer({ modelPaths: [sharedModel("stories260K.gguf")], parallel: 1, maxQueue: 0 }, {}, {
+      ollama: true
+    })
+    try {
+      const ollama = new Ollama({ host: busy.ollamaUrl! })
+      const running = await ollama.generate({
+        model: "stories260K",
+        prompt: "Once upon a time",
+        raw: true,
+        stream: true,
+        options: { num_predict: 100_000 }
+      })
+      const iterator = running[Symbol.asyncIterator]()
+      await iterator.next()
+      const refused = await fetch(`${busy.ollamaUrl}/api/generate`, {
+        method: "POST",
+        body: JSON.stringify({ model: "stories260K", prompt: "Once", stream: false })
+      })
+      expect(refused.status).toBe(503)
+      expect(refused.headers.get("retry-after")).toBe("1")
+      expect(await refused.json()).toEqual({ error: expect.stringContaining("busy") })
+      const raised = await ollama.chat({ model: "stories260K", messages: [{ role: "user", content: "hi" }] })
+        .catch((e: Error & { status_code: number }) => e)
+      expect(raised).toMatchObject({ name: "ResponseError", status_code: 503 })
+      running.abort()
+    } finally {
+      await busy.close()
+    }
+  }, 60_000)
+})
+
 describe("shimmy serve --ollama-port", () => {
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
