@@ -32,6 +32,11 @@ beforeAll(async () => {
       "tokenizer.ggml.fim_mid_token_id": id(FIM.middle)
     }))
   )
+  // a file whose header would abort llama.cpp: listed as unusable, so unknown to Ollama's clients
+  await fs.writeFile(
+    path.join(dir, "broken.gguf"),
+    writeGguf(withMetadata(readGguf(sharedModel("stories260K.gguf")), { "llama.attention.head_count": id(0) }))
+  )
   server = await startServer(
     {
       modelPaths: [
@@ -234,6 +239,16 @@ describe.each(["/ollama on the main port", "the root of the main port", "the Oll
       const one = await ollama.embed({ model: "llama-2-tiny-random", input: "a story", dimensions: 4 })
       expect(one.embeddings[0]).toHaveLength(4)
       expect(Math.hypot(...one.embeddings[0]!)).toBeCloseTo(1, 5)
+      if (where === "the Ollama-only listener") {
+        // longer than the context (2,048): cut to fit by default (truncate), refused without
+        const long = "Once upon a time ".repeat(1000)
+        const cut = await ollama.embed({ model: "stories260K", input: long })
+        expect(cut.embeddings[0]).toHaveLength(64)
+        expect(cut.prompt_eval_count).toBeLessThan(2048)
+        expect(cut.prompt_eval_count).toBeGreaterThan(2000)
+        const refused = await refusal(() => ollama.embed({ model: "stories260K", input: long, truncate: false }))
+        expect(refused.status_code).toBe(400)
+      }
       const old = await ollama.embeddings({ model: "llama-2-tiny-random", prompt: "a story" })
       strictly(Wire.EmbeddingsResponse, old)
       expect(old.embedding).toHaveLength(8)
@@ -296,6 +311,67 @@ describe("where each API is served", () => {
     strictly(Wire.ErrorBody, await under.json())
     // the seed API's own paths are not on the Ollama port
     expect((await fetch(`${server.ollamaUrl}/api/health`)).status).toBe(404)
+  })
+})
+
+describe("hostile requests", () => {
+  const bodies: Record<string, ReadonlyArray<unknown>> = {
+    "/api/chat": [
+      [],
+      null,
+      1,
+      { model: 1 },
+      { model: "" },
+      { model: "stories260K", messages: "hi" },
+      { model: "stories260K", messages: [{ role: "bogus", content: "x" }] },
+      { model: "stories260K", messages: [{ role: "user", content: 5 }] },
+      { model: "stories260K", messages: [{ role: "assistant", tool_calls: [{ function: { arguments: {} } }] }] },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], options: "fast" },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], options: { num_predict: -5 } },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], options: { top_p: 7 } },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], format: "xml" },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], keep_alive: { minutes: 5 } },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], think: "maximum" },
+      { model: "stories260K", messages: [{ role: "user", content: "x" }], tools: [{ type: "web" }] },
+      { model: "broken", messages: [{ role: "user", content: "x" }] }
+    ],
+    "/api/generate": [
+      { model: "stories260K", prompt: 5 },
+      { model: "stories260K", prompt: "x", raw: "yes" },
+      { model: "stories260K", prompt: "x", context: "abc" },
+      { model: "broken", prompt: "x" },
+      { model: "broken" }
+    ],
+    "/api/embed": [
+      { model: "stories260K" },
+      { model: "stories260K", input: [1, 2] },
+      { model: "stories260K", input: "" },
+      { model: "stories260K", input: "x", dimensions: 0 },
+      { model: "stories260K", input: "x", dimensions: 100_000 },
+      { model: "stories260K", input: "x".repeat(20_000), truncate: false }
+    ],
+    "/api/embeddings": [{ model: "stories260K" }, { model: "nope", prompt: "x" }],
+    "/api/show": [{}, { model: 3 }, { model: "broken" }]
+  }
+
+  it("every malformed or impossible request is a 4xx {\"error\"} in Ollama's shape, never a 500", async () => {
+    for (const [endpoint, cases] of Object.entries(bodies)) {
+      for (const body of cases) {
+        const response = await fetch(`${server.ollamaUrl}${endpoint}`, { method: "POST", body: JSON.stringify(body) })
+        const answer = await response.json()
+        const label = `${endpoint} ${JSON.stringify(body).slice(0, 80)}`
+        expect([400, 404], label).toContain(response.status)
+        expect(strictly(Wire.ErrorBody, answer).error.length, label).toBeGreaterThan(0)
+      }
+    }
+    const broken = await new Ollama({ host: server.ollamaUrl! }).chat({
+      model: "broken",
+      messages: [{ role: "user", content: "x" }]
+    }).catch((e: ResponseError) => e)
+    expect(broken).toMatchObject({ status_code: 404, error: "model 'broken' not found" })
+    expect((await new Ollama({ host: server.ollamaUrl! }).list()).models.map((m) => m.name)).not.toContain(
+      "broken:latest"
+    )
   })
 })
 
