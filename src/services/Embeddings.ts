@@ -65,7 +65,7 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
       inputs: ReadonlyArray<string>,
       options: EmbedOptions = {}
     ) {
-      const loaded = yield* engine.acquire(model, options.keepAlive)
+      const loaded = yield* engine.acquire(model, options.keepAlive ?? engine.defaultKeepAlive)
       const name = loaded.registered.info.name
       const tokenized: Array<Array<Token>> = []
       for (const [index, input] of inputs.entries()) {

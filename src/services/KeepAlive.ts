@@ -59,7 +59,10 @@ interface State {
 }
 
 export interface KeepAlive {
-  /** Marks a use of `name` for the life of the caller's scope. */
+  /**
+   * Marks a use of `name` for the life of the caller's scope; `keepAlive` then applies when the
+   * model's last use ends (left out: the model's keep-alive stays as it is, the default at first).
+   */
   readonly use: (name: string, keepAlive: Duration.Duration | undefined) => Effect.Effect<void, never, Scope.Scope>
   /**
    * Sets a model's keep-alive outside a request (a load or unload request): applied now when the
@@ -141,7 +144,7 @@ export const make = (
           lock.withPermits(1)(Effect.gen(function*() {
             const state = stateOf(name)
             state.users++
-            state.keepAlive = keepAlive ?? defaultKeepAlive
+            if (keepAlive !== undefined) state.keepAlive = keepAlive
             yield* cancelTimer(state)
           }))
         )

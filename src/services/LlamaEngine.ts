@@ -163,7 +163,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
 
     /**
      * The loaded model for a name (loading it on first use), held and in use for the life of the
-     * scope; once its last use ends it stays loaded for `keep` (the default keep-alive when left out).
+     * scope; once its last use ends it stays loaded for `keep` (left out: the keep-alive it has; a
+     * request's generation passes its own or the default, a look at the template passes none).
      */
     const acquire = Effect.fn("LlamaEngine.acquire")(function*(name: string, keep?: Duration.Duration) {
       const registered = yield* registry.resolve(name)
@@ -191,7 +192,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
-          const loaded = yield* acquire(request.model, request.keepAlive)
+          const loaded = yield* acquire(request.model, request.keepAlive ?? config.modelIdleTimeout)
           const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
             yield* llamaOf(loaded),
             grammars,
@@ -265,7 +266,10 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       /** Loads a model now (if it is not yet) and tells how long its load took; it then stays for `keep`. */
       preload: (name: string, keep?: Duration.Duration) =>
         Effect.scoped(
-          Effect.map(acquire(name, keep), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))
+          Effect.map(
+            acquire(name, keep ?? config.modelIdleTimeout),
+            (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize })
+          )
         ),
       /**
        * Takes a model out of memory: now when it is idle (done when this returns), else when its
@@ -282,6 +286,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       ),
       /** The loaded model named, if it is in memory. */
       residentOf: (name: string) => Effect.sync(() => Option.fromNullable(resident.get(name))),
+      /** How long a model stays loaded after a request that says nothing of it (SHIMMY_KEEP_ALIVE). */
+      defaultKeepAlive: config.modelIdleTimeout,
       /** Runs `hook` before a model is unloaded, so what holds it lets go. */
       onUnload: (hook: (name: string) => Effect.Effect<void>) => Effect.sync(() => void unloadHooks.push(hook)),
       hold,

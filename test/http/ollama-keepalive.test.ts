@@ -86,6 +86,8 @@ describe.each(["/ollama", "the Ollama-only listener"] as const)("keep-alive on %
     const expires = new Date(listed.expires_at).getTime()
     expect(expires).toBeGreaterThan(before + 900)
     expect(expires).toBeLessThan(Date.now() + 1100)
+    // a look at the model (show) uses it without changing its keep-alive
+    expect((await ollama.show({ model })).capabilities).toContain("completion")
     await sleep(1500)
     expect(await loadedNames(ollama)).not.toContain(`${model}:latest`)
     // a number is seconds; a later request's keep_alive replaces the earlier one
