@@ -23,7 +23,8 @@ const shared = (...parts: Array<string>) => path.resolve(repoRoot, "../shared", 
 
 const MODELS = {
   qwen25: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen2.5-7B-Instruct.jinja"],
-  qwen3: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja"]
+  qwen3: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja"],
+  gptoss: ["ggml-vocab-llama-bpe.gguf", "openai-gpt-oss-120b.jinja"]
 } as const
 
 const make = (dir: string, name: string, vocab: string, template: string) =>
@@ -196,6 +197,29 @@ describe("thinking", () => {
     })
     expect(generated.thinking!.length).toBeGreaterThan(0)
     expect(generated.response).toBe("")
+  }, 120_000)
+
+  it("think \"low\" / \"high\" is the reasoning effort where the template takes one (gpt-oss)", async () => {
+    const rendered = async (think: "low" | "high") => {
+      const request = Schema.decodeUnknownSync(Wire.ChatRequest)({
+        model: "gptoss",
+        messages: [{ role: "user", content: "hi" }],
+        think
+      })
+      const generation = await Effect.runPromise(chatGeneration(request, request.messages!))
+      return (await runtime.runPromise(renderPrompt(generation))).text
+    }
+    expect(await rendered("high")).toContain("Reasoning: high")
+    expect(await rendered("low")).toContain("Reasoning: low")
+    const answer = await ollama.chat({
+      model: "gptoss",
+      messages: [{ role: "user", content: "hi" }],
+      think: "high",
+      stream: false,
+      options: { num_predict: 8, temperature: 0 }
+    })
+    Schema.decodeUnknownSync(Wire.ChatResponse, { onExcessProperty: "error" })(answer)
+    expect(answer.eval_count).toBe(8)
   }, 120_000)
 
   it("show lists tools and thinking where the template has them", async () => {
