@@ -7,6 +7,7 @@ export * as Anthropic from "./domain/Anthropic.js"
 export * from "./domain/Errors.js"
 export * from "./domain/Generation.js"
 export * from "./domain/Model.js"
+export * as Ollama from "./domain/Ollama.js"
 export * as OpenAi from "./domain/OpenAi.js"
 export * as ResponseObject from "./domain/ResponseObject.js"
 export * as Responses from "./domain/Responses.js"
@@ -14,15 +15,18 @@ export * as SeedApi from "./domain/SeedApi.js"
 export type { ChatCapabilities } from "./services/ChatFormat.js"
 export { type EmbeddingResult, Embeddings } from "./services/Embeddings.js"
 export { Grammar } from "./services/Grammar.js"
+export { type Expiry, parseKeepAlive } from "./services/KeepAlive.js"
 export { Live, type LiveServices, liveWith } from "./services/Live.js"
 export {
   chatCapabilities,
   LlamaEngine,
   type LoadedModel,
   renderPrompt,
+  type ResidentModel,
   type SchedulerStats
 } from "./services/LlamaEngine.js"
 export { LlamaRuntime, type LlamaRuntimeShape, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
+export { ModelDigest } from "./services/ModelDigest.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"

@@ -29,6 +29,14 @@ const port = Options.integer("port").pipe(
   Options.withFallbackConfig(Config.option(Config.integer("SHIMMY_PORT")))
 )
 
+const ollamaPort = Options.integer("ollama-port").pipe(
+  Options.withDescription(
+    "Also serve Ollama's API alone at the root of this port, on the --bind host, for tools that take only a host (e.g. 11434; env SHIMMY_OLLAMA_PORT)"
+  ),
+  Options.map(Option.some),
+  Options.withFallbackConfig(Config.option(Config.integer("SHIMMY_OLLAMA_PORT")))
+)
+
 const parallel = Options.integer("parallel").pipe(
   Options.withDescription(
     "Sequences per loaded model: requests that decode together (1-64; env SHIMMY_PARALLEL, default 4)"
@@ -135,6 +143,7 @@ const checkRange = (flag: string, value: Option.Option<number>, min: number, max
 const options = {
   bind,
   port,
+  ollamaPort,
   modelDirs,
   threads,
   parallel,
@@ -176,6 +185,14 @@ export const serveCommand = Command.make("serve", options, (o) =>
       )
     }
     const listen = yield* parseBind(o.bind, o.port)
+    if (Option.isSome(o.ollamaPort) && !validPort(o.ollamaPort.value)) {
+      return yield* Effect.fail(
+        new InvalidRequest({
+          param: "ollama-port",
+          reason: `--ollama-port ${o.ollamaPort.value} is not a port (0-65535)`
+        })
+      )
+    }
     const registry = yield* ModelRegistry
     const runtime = yield* LlamaRuntime
     // the services' scope (Command.provide) encloses the server's, so the server drains before
@@ -183,8 +200,16 @@ export const serveCommand = Command.make("serve", options, (o) =>
     // request first names them
     const server = yield* Server.serve(listen)
     const url = Server.urlOf(server)
+    const ollama = Option.isSome(o.ollamaPort)
+      ? Option.some(yield* Server.serveOllama({ host: listen.host, port: o.ollamaPort.value }))
+      : Option.none()
     const models = yield* registry.list
-    const lines = [`shimmy listening on ${url}`, `  WebSocket: ${url.replace(/^http/, "ws")}/ws/generate`]
+    const lines = [
+      `shimmy listening on ${url}`,
+      `  WebSocket: ${url.replace(/^http/, "ws")}/ws/generate`,
+      `  Ollama API: ${url}/ollama`
+    ]
+    if (Option.isSome(ollama)) lines.push(`  Ollama API alone: ${Server.urlOf(ollama.value)}`)
     if (Option.isSome(o.apiKey)) lines.push("  API key required (/api/health tells callers without it only its status)")
     if (o.corsOrigins.length > 0) lines.push(`  CORS origins: ${o.corsOrigins.join(", ")}`)
     if (models.length === 0) {

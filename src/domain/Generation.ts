@@ -1,4 +1,4 @@
-import { Effect, Schema, Stream } from "effect"
+import { type Duration, Effect, Schema, Stream } from "effect"
 import { GenerationFailed } from "./Errors.js"
 
 /**
@@ -79,6 +79,16 @@ export interface ChatPrompt {
   readonly messages: ReadonlyArray<ChatMessage>
 }
 
+/**
+ * Fill in the middle: the model writes what goes between `prefix` and `suffix`, prompted with its
+ * own FIM tokens (code models); a model without them cannot be asked.
+ */
+export interface InfillPrompt {
+  readonly _tag: "Infill"
+  readonly prefix: string
+  readonly suffix: string
+}
+
 /** A constraint on the output's shape, enforced by a grammar. */
 export type ResponseFormat =
   | { readonly _tag: "Text" }
@@ -118,13 +128,15 @@ export interface Thinking {
 /** One generation: a model, a prompt (raw text or a conversation), how to sample. */
 export interface GenerationRequest {
   readonly model: string
-  readonly prompt: string | ChatPrompt
+  readonly prompt: string | ChatPrompt | InfillPrompt
   readonly sampling: Sampling
   readonly responseFormat?: ResponseFormat | undefined
   /** chat prompts only */
   readonly tools?: Tools | undefined
   /** chat prompts only; left out: the template's default */
   readonly thinking?: Thinking | undefined
+  /** how long the model stays loaded once this generation (and any other on it) ends; left out: the default */
+  readonly keepAlive?: Duration.Duration | undefined
 }
 
 export const FinishReason = Schema.Literal("stop", "length", "tool_calls")

@@ -3,6 +3,7 @@ import type { Effect, Scope } from "effect"
 import type { EngineError } from "../domain/Errors.js"
 import type { Embeddings } from "../services/Embeddings.js"
 import type { LlamaEngine } from "../services/LlamaEngine.js"
+import type { ModelDigest } from "../services/ModelDigest.js"
 import type { ModelRegistry } from "../services/ModelRegistry.js"
 import type { HttpFailure } from "./Failures.js"
 import type { ErrorReply } from "./Reply.js"
@@ -34,6 +35,7 @@ export type HandlerServices =
   | LlamaEngine
   | ModelRegistry
   | Embeddings
+  | ModelDigest
   | ServerConfig
   | HttpServerRequest.HttpServerRequest
   | Scope.Scope
@@ -43,7 +45,7 @@ export type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, Engin
 
 /** One row of the route table (Routes.ts). */
 export interface Route {
-  readonly method: "GET" | "POST" | "DELETE"
+  readonly method: "GET" | "POST" | "DELETE" | "HEAD"
   /** a router path: `/v1/models/*` takes the rest of the path */
   readonly path: HttpRouter.PathInput
   readonly dialect: Dialect

@@ -54,6 +54,11 @@ export class NotStored extends Schema.TaggedError<NotStored>()("NotStored", {
   path: Schema.String
 }) {}
 
+/** An endpoint of a protocol that Shimmy knows and does not implement; `reason` says why and what to do. */
+export class NotImplemented extends Schema.TaggedError<NotImplemented>()("NotImplemented", {
+  reason: Schema.String
+}) {}
+
 export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()("ShuttingDown", {}) {}
 
 export type HttpFailure =
@@ -68,3 +73,4 @@ export type HttpFailure =
   | Unauthorized
   | OriginNotAllowed
   | ShuttingDown
+  | NotImplemented

@@ -13,7 +13,7 @@ import {
 } from "./Failures.js"
 import { type ErrorReply, replyFor } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
-import { dialectOf } from "./Routes.js"
+import type { RouteTable } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Draining } from "./Shutdown.js"
 
@@ -50,8 +50,10 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
 
 const PREFLIGHT_MAX_AGE = "600"
 
+/** `app` behind the guard; refusals answer in the dialect `table` gives a path (each listener has its own). */
 export const guarded = <E, R>(
-  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  table: Pick<RouteTable, "dialectOf">
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | ServerConfig | HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function*() {
     const config = yield* ServerConfig
@@ -73,7 +75,7 @@ export const guarded = <E, R>(
     const refuse = (failure: HttpFailure) => {
       const reply: ErrorReply = replyFor(failure)
       const withCors = { ...reply, headers: { ...reply.headers, ...cors } }
-      return Effect.succeed(errorResponse(dialectOf(path), withCors))
+      return Effect.succeed(errorResponse(table.dialectOf(path), withCors))
     }
 
     // a browser page from another origin: refused outright rather than left to the browser,
@@ -89,7 +91,7 @@ export const guarded = <E, R>(
         status: 204,
         headers: {
           ...cors,
-          "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+          "access-control-allow-methods": "GET, HEAD, POST, DELETE, OPTIONS",
           "access-control-allow-headers": asked ?? "authorization, content-type, x-api-key",
           "access-control-max-age": PREFLIGHT_MAX_AGE
         }

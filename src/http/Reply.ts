@@ -10,6 +10,8 @@ export interface ErrorReply {
   readonly details: string
   /** the request field at fault, when there is one */
   readonly param?: string | undefined
+  /** the model a failure is about, for dialects that name it in their own words */
+  readonly model?: string | undefined
   readonly headers?: Record<string, string>
 }
 
@@ -21,7 +23,8 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         code: "model_not_found",
         message: "The specified model was not found",
         details: `Model '${error.model}' is not available. Available models: ${error.available.join(", ") || "(none)"}`,
-        param: "model"
+        param: "model",
+        model: error.model
       }
     case "InvalidRequest":
       return {
@@ -127,6 +130,8 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
           JSON.stringify(error.origin)
         } are not allowed; list it in --cors-origins (SHIMMY_CORS_ORIGINS)`
       }
+    case "NotImplemented":
+      return { status: 501, code: "not_implemented", message: "Not implemented", details: error.reason }
     case "ShuttingDown":
       return {
         status: 503,
@@ -156,7 +161,8 @@ const expectedTags: ReadonlySet<string> = new Set<(EngineError | HttpFailure)["_
   "BadHandshake",
   "Unauthorized",
   "OriginNotAllowed",
-  "ShuttingDown"
+  "ShuttingDown",
+  "NotImplemented"
 ])
 
 /** Whether a failure is one the table has a row for (anything else is a bug). */

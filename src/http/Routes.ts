@@ -4,6 +4,8 @@ import * as Anthropic from "./anthropic/Endpoints.js"
 import * as AnthropicRender from "./anthropic/Render.js"
 import { type Dialect, errorResponse, type Handler, type HandlerServices, type Route } from "./Dialect.js"
 import { MethodNotAllowed, RouteNotFound } from "./Failures.js"
+import * as Ollama from "./ollama/Endpoints.js"
+import * as OllamaRender from "./ollama/Render.js"
 import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
@@ -15,23 +17,20 @@ import * as SeedRender from "./seed/Render.js"
 import { untilDeadline } from "./Shutdown.js"
 
 /**
- * The route table: every endpoint the server answers, once. The router is built from it, and so
- * is the 404 / 405 answer (which methods a path takes) and the dialect a path belongs to.
+ * Route tables: every endpoint a listener answers, once. The router is built from a table, and so
+ * is the 404 / 405 answer (which methods a path takes) and the dialect a path belongs to. The main
+ * port and the Ollama-only port each have one; the guard and the server consult the listener's.
  */
-export const routes: ReadonlyArray<Route> = [
-  ...Seed.routes,
-  // Anthropic's SDK lists models on OpenAI's path
-  ...OpenAi.routes.map(Anthropic.withAnthropicModels),
-  ...Responses.routes,
-  ...Anthropic.routes
-]
 
-const dialects: ReadonlyArray<Dialect> = [
-  OpenAiRender.dialect,
-  ResponsesRender.dialect,
-  SeedRender.dialect,
-  AnthropicRender.dialect
-]
+/** What the routes need beside the request the router gives them. */
+export type RouterServices = Exclude<Effect.Effect.Context<Handler>, HttpServerRequest.HttpServerRequest | Scope.Scope>
+
+export interface RouteTable {
+  readonly routes: ReadonlyArray<Route>
+  /** the dialect whose format a path's answers use: its route's, else the longest matching prefix's */
+  readonly dialectOf: (path: string) => Dialect
+  readonly router: HttpRouter.HttpRouter<never, RouterServices>
+}
 
 const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
 
@@ -43,20 +42,12 @@ const patternOf = (path: string): RegExp =>
     }/?$`
   )
 
-const patterns = routes.map((route) => ({ route, pattern: patternOf(route.path) }))
-
-/** The routes whose path matches, whatever their method. */
-const matching = (path: string): ReadonlyArray<Route> =>
-  patterns.filter((p) => p.pattern.test(path)).map((p) => p.route)
-
-/** The dialect whose format a path's answers use: its route's, else the longest matching prefix's. */
-export const dialectOf = (path: string): Dialect => {
-  const route = matching(path)[0]
-  if (route !== undefined) return route.dialect
-  const under = (prefix: string) => prefix === "/" || path === prefix || path.startsWith(`${prefix}/`)
-  const prefixed = dialects.flatMap((d) => d.prefixes.filter(under).map((prefix) => ({ d, prefix })))
-  return prefixed.sort((a, b) => b.prefix.length - a.prefix.length)[0]?.d ?? SeedRender.dialect
-}
+/** Routes written relative to a dialect's root, served under `prefix` (`/ollama`): `/` becomes `/ollama`. */
+export const mount = (prefix: string, routes: ReadonlyArray<Route>): ReadonlyArray<Route> =>
+  routes.map((route) => ({
+    ...route,
+    path: (route.path === "/" ? prefix : `${prefix}${route.path}`) as HttpRouter.PathInput
+  }))
 
 const withPromptParam = (reply: ErrorReply, promptParam: string | undefined): ErrorReply =>
   promptParam !== undefined && reply.param === "prompt" ? { ...reply, param: promptParam } : reply
@@ -83,26 +74,77 @@ const respond = (route: Route): Effect.Effect<HttpServerResponse.HttpServerRespo
         ))
   )
 
-/** A path no route takes with this method: 405 with `Allow` where another method would do, else 404. */
-const unmatched = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const path = requestUrl(request).pathname
-  const allowed = [...new Set(matching(path).map((r) => r.method))]
-  const failure = allowed.length > 0 && !allowed.includes(request.method as Route["method"])
-    ? new MethodNotAllowed({ method: request.method, path, allowed })
-    : new RouteNotFound({ method: request.method, path })
-  return errorResponse(dialectOf(path), replyFor(failure))
-})
+/**
+ * A table of `routes`; a path no route takes answers in the dialect with the longest matching
+ * prefix among `dialects`, else in `fallback`'s.
+ */
+export const makeTable = (
+  routes: ReadonlyArray<Route>,
+  dialects: ReadonlyArray<Dialect>,
+  fallback: Dialect
+): RouteTable => {
+  const patterns = routes.map((route) => ({ route, pattern: patternOf(route.path) }))
+  const matching = (path: string): ReadonlyArray<Route> =>
+    patterns.filter((p) => p.pattern.test(path)).map((p) => p.route)
 
-/** What the routes need beside the request the router gives them. */
-export type RouterServices = Exclude<Effect.Effect.Context<Handler>, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  const dialectOf = (path: string): Dialect => {
+    const route = matching(path)[0]
+    if (route !== undefined) return route.dialect
+    const under = (prefix: string) => prefix === "/" || path === prefix || path.startsWith(`${prefix}/`)
+    const prefixed = dialects.flatMap((d) => d.prefixes.filter(under).map((prefix) => ({ d, prefix })))
+    return prefixed.sort((a, b) => b.prefix.length - a.prefix.length)[0]?.d ?? fallback
+  }
 
-export const router: HttpRouter.HttpRouter<never, RouterServices> = HttpRouter.all(
-  routes.reduce(
-    (router: HttpRouter.HttpRouter<never, RouterServices>, route) =>
-      HttpRouter.route(route.method)(router, route.path, respond(route)),
-    HttpRouter.empty
-  ),
-  "*",
-  unmatched
+  /** A path no route takes with this method: 405 with `Allow` where another method would do, else 404. */
+  const unmatched = Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const path = requestUrl(request).pathname
+    const allowed = [...new Set(matching(path).map((r) => r.method))]
+    const failure = allowed.length > 0 && !allowed.includes(request.method as Route["method"])
+      ? new MethodNotAllowed({ method: request.method, path, allowed })
+      : new RouteNotFound({ method: request.method, path })
+    return errorResponse(dialectOf(path), replyFor(failure))
+  })
+
+  const router: HttpRouter.HttpRouter<never, RouterServices> = HttpRouter.all(
+    routes.reduce(
+      (router: HttpRouter.HttpRouter<never, RouterServices>, route) =>
+        HttpRouter.route(route.method)(router, route.path, respond(route)),
+      HttpRouter.empty
+    ),
+    "*",
+    unmatched
+  )
+  return { routes, dialectOf, router }
+}
+
+/** The seed API owns these paths at the root of the main port; Ollama's own are served there too. */
+const seedOwned = new Set(Seed.routes.map((r) => `${r.method} ${r.path}`))
+const ollamaAtRoot = Ollama.routes.filter((r) => !seedOwned.has(`${r.method} ${r.path}`))
+
+/**
+ * The main port: the seed API, OpenAI's `/v1` (chat, completions, Responses), Anthropic's
+ * `/v1/messages`, Ollama's API under `/ollama` and, at the root,
+ * every Ollama path the seed API does not own (all but `POST /api/generate`).
+ */
+export const mainTable: RouteTable = makeTable(
+  [
+    ...Seed.routes,
+    // Anthropic's SDK lists models on OpenAI's path
+    ...OpenAi.routes.map(Anthropic.withAnthropicModels),
+    ...Responses.routes,
+    ...Anthropic.routes,
+    ...mount("/ollama", Ollama.routes),
+    ...ollamaAtRoot
+  ],
+  [OpenAiRender.dialect, ResponsesRender.dialect, SeedRender.dialect, AnthropicRender.dialect, OllamaRender.dialect],
+  SeedRender.dialect
 )
+
+/** The Ollama-only port (`--ollama-port`): Ollama's API at the root, every answer in its shape. */
+export const ollamaTable: RouteTable = makeTable(Ollama.routes, [], OllamaRender.dialect)
+
+/** The main port's table. */
+export const routes: ReadonlyArray<Route> = mainTable.routes
+export const dialectOf = mainTable.dialectOf
+export const router = mainTable.router

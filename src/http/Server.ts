@@ -6,12 +6,15 @@ import type { Duplex } from "node:stream"
 import { BodyTooLarge } from "./Failures.js"
 import { guarded } from "./Guard.js"
 import { replyFor } from "./Reply.js"
-import { dialectOf, router } from "./Routes.js"
+import { mainTable, ollamaTable, type RouteTable } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Deadline, Draining } from "./Shutdown.js"
 
-/** The whole HTTP application: the guard (CORS, API key, body limit, shutdown), then the routes. */
-export const app = guarded(router)
+/** A listener's whole HTTP application: the guard (CORS, API key, body limit, shutdown), then its routes. */
+export const appOf = (table: RouteTable) => guarded(table.router, table)
+
+/** The main port's application. */
+export const app = appOf(mainTable)
 
 export type AppRequirements = Exclude<Effect.Effect.Context<typeof app>, HttpRouter.HttpRouter.Provided>
 
@@ -70,7 +73,7 @@ interface Listening {
  * error format) instead of the 100; any other request continues as usual.
  */
 const continueIfWithinLimit =
-  (node: http.Server, limit: number) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+  (node: http.Server, limit: number, table: RouteTable) => (req: http.IncomingMessage, res: http.ServerResponse) => {
     const declared = Number(req.headers["content-length"] ?? "0")
     if (!Number.isFinite(declared) || declared <= limit) {
       res.writeContinue()
@@ -79,7 +82,7 @@ const continueIfWithinLimit =
     }
     const reply = replyFor(new BodyTooLarge({ limit }))
     const path = (req.url ?? "/").split("?")[0] ?? "/"
-    const body = JSON.stringify(dialectOf(path).errorBody(reply))
+    const body = JSON.stringify(table.dialectOf(path).errorBody(reply))
     res.writeHead(reply.status, {
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
@@ -147,11 +150,12 @@ export const urlOf = (server: HttpServer.HttpServer): string => {
  * requests in flight run on until `shutdownTimeout`; whatever is left then is interrupted
  * (which stops its generation and frees its sequence).
  */
-export const serve = (options: ListenOptions) =>
+export const serve = (options: ListenOptions, table: RouteTable = mainTable) =>
   Effect.gen(function*() {
     const config = yield* ServerConfig
     const { node, server } = yield* listening(options)
-    node.on("checkContinue", continueIfWithinLimit(node, config.maxBodyBytes))
+    node.on("checkContinue", continueIfWithinLimit(node, config.maxBodyBytes, table))
+    const app = appOf(table)
     // the platform runs each request on its own fiber, outside this scope; tracking them here is
     // what lets shutdown wait for them and then interrupt the rest
     const inFlight = yield* FiberSet.make()
@@ -192,6 +196,12 @@ export const serve = (options: ListenOptions) =>
     )
     return server
   })
+
+/**
+ * The Ollama-only listener (`--ollama-port`): Ollama's API at the root, for tools that take only a
+ * host. It shares the services and the guard's settings with the main port, and drains with it.
+ */
+export const serveOllama = (options: ListenOptions) => serve(options, ollamaTable)
 
 /** The server as a layer: built means listening; its `HttpServer` tells the bound address. */
 export const layer = (options: ListenOptions): Layer.Layer<HttpServer.HttpServer, ListenFailed, AppRequirements> =>

@@ -8,9 +8,10 @@
 export { type Dialect, type Route } from "./Dialect.js"
 export * from "./Failures.js"
 export { type ErrorReply, replyFor } from "./Reply.js"
-export { dialectOf, router, routes } from "./Routes.js"
+export { dialectOf, mainTable, makeTable, mount, ollamaTable, router, routes, type RouteTable } from "./Routes.js"
 export {
   app,
+  appOf,
   type AppRequirements,
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -19,6 +20,7 @@ export {
   ListenFailed,
   type ListenOptions,
   serve,
+  serveOllama,
   urlOf
 } from "./Server.js"
 export { ServerConfig, type ServerConfigShape, serverSettings } from "./ServerConfig.js"

@@ -1,14 +1,20 @@
-import { Effect, RcMap } from "effect"
+import { Duration, Effect, RcMap } from "effect"
 import type { LlamaEmbeddingContext, Token } from "node-llama-cpp"
 import { ContextLengthExceeded, GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import { LlamaEngine } from "./LlamaEngine.js"
-import { ShimmyConfig } from "./ShimmyConfig.js"
 
 /** Vectors for a batch of inputs, in input order, with the tokens they took. */
 export interface EmbeddingResult {
   readonly vectors: ReadonlyArray<ReadonlyArray<number>>
   readonly promptTokens: number
+}
+
+export interface EmbedOptions {
+  /** an input longer than the context is cut to fit instead of refused */
+  readonly truncate?: boolean | undefined
+  /** how long the model stays loaded afterwards; left out: the default */
+  readonly keepAlive?: Duration.Duration | undefined
 }
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
@@ -28,13 +34,13 @@ interface EmbeddingModel {
 export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings", {
   scoped: Effect.gen(function*() {
     const engine = yield* LlamaEngine
-    const config = yield* ShimmyConfig
 
-    // the lookup holds the engine's loaded model, so it stays in memory while its context lives
+    // the lookup holds the engine's loaded model, so it stays in memory while its context lives;
+    // the context lives until the engine unloads the model (its keep-alive)
     const contexts = yield* RcMap.make({
       lookup: (name: string) =>
         Effect.gen(function*() {
-          const loaded = yield* engine.acquire(name)
+          const loaded = yield* engine.hold(name)
           const context = yield* Effect.acquireRelease(
             Effect.tryPromise({
               try: () =>
@@ -50,11 +56,16 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
             lock: yield* Effect.makeSemaphore(1)
           } satisfies EmbeddingModel
         }),
-      idleTimeToLive: config.modelIdleTimeout
+      idleTimeToLive: Duration.infinity
     })
+    yield* engine.onUnload((name) => RcMap.invalidate(contexts, name))
 
-    const embed = Effect.fn("Embeddings.embed")(function*(model: string, inputs: ReadonlyArray<string>) {
-      const loaded = yield* engine.acquire(model)
+    const embed = Effect.fn("Embeddings.embed")(function*(
+      model: string,
+      inputs: ReadonlyArray<string>,
+      options: EmbedOptions = {}
+    ) {
+      const loaded = yield* engine.acquire(model, options.keepAlive ?? engine.defaultKeepAlive)
       const name = loaded.registered.info.name
       const tokenized: Array<Array<Token>> = []
       for (const [index, input] of inputs.entries()) {
@@ -83,9 +94,13 @@ export class Embeddings extends Effect.Service<Embeddings>()("shimmy/Embeddings"
       const embedding = yield* RcMap.get(contexts, name)
       let promptTokens = 0
       const vectors: Array<ReadonlyArray<number>> = []
-      for (const tokens of tokenized) {
+      for (let tokens of tokenized) {
         // the count includes the BOS / EOS tokens the embedding context adds
-        const length = embedding.context.calculateInputLength(tokens)
+        let length = embedding.context.calculateInputLength(tokens)
+        if (length >= embedding.contextSize && options.truncate === true) {
+          tokens = tokens.slice(0, Math.max(1, tokens.length - (length - embedding.contextSize + 1)))
+          length = embedding.context.calculateInputLength(tokens)
+        }
         if (length >= embedding.contextSize) {
           return yield* Effect.fail(
             new ContextLengthExceeded({ model: name, promptTokens: length, contextSize: embedding.contextSize })

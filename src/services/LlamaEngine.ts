@@ -1,4 +1,4 @@
-import { Effect, Mailbox, Option, RcMap, Stream } from "effect"
+import { Duration, Effect, Mailbox, Option, RcMap, Stream } from "effect"
 import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
 import * as BatchSchedule from "./BatchSchedule.js"
@@ -6,6 +6,7 @@ import { capabilitiesOf } from "./ChatFormat.js"
 import { chatFormatFor } from "./ChatTemplate.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { Grammar, grammarStops } from "./Grammar.js"
+import * as KeepAlive from "./KeepAlive.js"
 import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import type { LoadedModel } from "./LoadedModel.js"
 import { ModelProbe } from "./ModelProbe.js"
@@ -28,6 +29,18 @@ export interface SchedulerStats {
   /** decodes its context ran, and the tokens they carried (tokens / decodes: how well steps batch) */
   readonly decodes: number
   readonly decodedTokens: number
+}
+
+/** A model in memory: what it takes and when it is due to leave. */
+export interface ResidentModel {
+  readonly model: string
+  /** bytes of its weights in memory */
+  readonly sizeBytes: number
+  /** of those, bytes offloaded to the GPU */
+  readonly vramBytes: number
+  readonly contextSize: number
+  readonly loadMillis: number
+  readonly expiry: KeepAlive.Expiry
 }
 
 // a vocabulary's size where the model's metadata does not tell it
@@ -58,6 +71,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const probe = yield* ModelProbe
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
+    const resident = new Map<string, Omit<ResidentModel, "expiry">>()
+    // what else holds a loaded model (embedding contexts) lets go of it before it unloads
+    const unloadHooks: Array<(name: string) => Effect.Effect<void>> = []
     const garbage = makeNativeGarbage(NATIVE_GARBAGE_BUDGET)
 
     const load = (name: string) =>
@@ -128,13 +144,28 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           ),
           () => Effect.sync(() => void schedulers.delete(registered.info.name))
         )
+        const loadMillis = Date.now() - started
+        const sizeBytes = model.size
+        yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            void resident.set(registered.info.name, {
+              model: registered.info.name,
+              sizeBytes,
+              // llama.cpp offloads whole layers; a model with every layer on the GPU has its weights there
+              vramBytes: model.gpuLayers === 0 ? 0 : sizeBytes,
+              contextSize,
+              loadMillis
+            })
+          ),
+          () => Effect.sync(() => void resident.delete(registered.info.name))
+        )
 
         return {
           registered,
           model,
           contextSize,
           threads,
-          loadMillis: Date.now() - started,
+          loadMillis,
           evaluationGarbage: samplerGarbage(
             model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? VOCABULARY_GUESS
           ),
@@ -143,14 +174,32 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         } satisfies LoadedModel
       }).pipe(Effect.withSpan("LlamaEngine.load", { attributes: { model: name } }))
 
-    // an infinite idle time keeps every model loaded until the engine's scope closes
-    const models = yield* RcMap.make({ lookup: load, idleTimeToLive: config.modelIdleTimeout })
+    // models stay in the map until the keep-alive (below) takes them out
+    const models = yield* RcMap.make({ lookup: load, idleTimeToLive: Duration.infinity })
+    const keepAlive = yield* KeepAlive.make(
+      config.modelIdleTimeout,
+      (name) =>
+        Effect.zipRight(
+          Effect.forEach(unloadHooks, (hook) => hook(name), { discard: true }),
+          RcMap.invalidate(models, name)
+        ).pipe(Effect.withSpan("LlamaEngine.unload", { attributes: { model: name } }))
+    )
 
-    /** The loaded model for a name (loading it on first use), held for the life of the scope. */
-    const acquire = Effect.fn("LlamaEngine.acquire")(function*(name: string) {
+    /**
+     * The loaded model for a name (loading it on first use), held and in use for the life of the
+     * scope; once its last use ends it stays loaded for `keep` (left out: the keep-alive it has; a
+     * request's generation passes its own or the default, a look at the template passes none).
+     */
+    const acquire = Effect.fn("LlamaEngine.acquire")(function*(name: string, keep?: Duration.Duration) {
       const registered = yield* registry.resolve(name)
+      // the use is marked first, so its end is seen after the map's hold is let go
+      yield* keepAlive.use(registered.info.name, keep)
       return yield* RcMap.get(models, registered.info.name)
     })
+
+    /** A loaded model held for the scope without counting as a use (what lives beside it: an embedding context). */
+    const hold = (name: string) =>
+      Effect.flatMap(registry.resolve(name), (registered) => RcMap.get(models, registered.info.name))
 
     // the binding a loaded model was loaded with (so loaded already)
     const llamaOf = (loaded: LoadedModel) =>
@@ -167,7 +216,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
-          const loaded = yield* acquire(request.model)
+          const loaded = yield* acquire(request.model, request.keepAlive ?? config.modelIdleTimeout)
           const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
             yield* llamaOf(loaded),
             grammars,
@@ -238,9 +287,34 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       render,
       /** What a model's chat template supports: tools (and parallel calls), thinking. Loads the model. */
       capabilities,
-      /** Loads a model now (if it is not yet) and tells how long its load took. */
-      preload: (name: string) =>
-        Effect.scoped(Effect.map(acquire(name), (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize }))),
+      /** Loads a model now (if it is not yet) and tells how long its load took; it then stays for `keep`. */
+      preload: (name: string, keep?: Duration.Duration) =>
+        Effect.scoped(
+          Effect.map(
+            acquire(name, keep ?? config.modelIdleTimeout),
+            (l) => ({ loadMillis: l.loadMillis, contextSize: l.contextSize })
+          )
+        ),
+      /**
+       * Takes a model out of memory: now when it is idle (done when this returns), else when its
+       * last use ends (a running generation is never cut short). Returns whether it left now.
+       */
+      unload: (name: string) =>
+        Effect.flatMap(registry.resolve(name), (registered) => keepAlive.keep(registered.info.name, Duration.zero)),
+      /** The models in memory, what they take and when each is due to leave. */
+      resident: Effect.suspend(() =>
+        Effect.forEach(
+          [...resident.values()],
+          (r) => Effect.map(keepAlive.expiry(r.model), (expiry): ResidentModel => ({ ...r, expiry }))
+        )
+      ),
+      /** The loaded model named, if it is in memory. */
+      residentOf: (name: string) => Effect.sync(() => Option.fromNullable(resident.get(name))),
+      /** How long a model stays loaded after a request that says nothing of it (SHIMMY_KEEP_ALIVE). */
+      defaultKeepAlive: config.modelIdleTimeout,
+      /** Runs `hook` before a model is unloaded, so what holds it lets go. */
+      onUnload: (hook: (name: string) => Effect.Effect<void>) => Effect.sync(() => void unloadHooks.push(hook)),
+      hold,
       /** Names of the models in memory. */
       loaded: RcMap.keys(models),
       tokenize: (name: string, text: string) =>

@@ -31,10 +31,14 @@ const HEADER_TIMEOUT = Duration.seconds(10)
 
 const unusableGuard: VocabularyGuard = { _tag: "Safe" }
 
-/** The Ollama name `x` means `x:latest`. */
+/**
+ * The Ollama name `x` means `x:latest`, and `x:latest` names a model `x` found without a tag
+ * (Ollama clients list and ask for every model as `name:tag`).
+ */
 const lookupKeys = (name: string): ReadonlyArray<string> => {
   const lower = name.toLowerCase()
-  return lower.includes(":") ? [lower] : [lower, `${lower}:latest`]
+  if (!lower.includes(":")) return [lower, `${lower}:latest`]
+  return lower.endsWith(":latest") ? [lower, lower.slice(0, -":latest".length)] : [lower]
 }
 
 export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/ModelRegistry", {

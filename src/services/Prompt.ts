@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import type { Llama, LlamaGrammar, Token } from "node-llama-cpp"
 import { ContextLengthExceeded, GenerationFailed, InvalidRequest, type RuntimeUnavailable } from "../domain/Errors.js"
-import type { GenerationRequest, ResponseFormat } from "../domain/Generation.js"
+import type { GenerationRequest, InfillPrompt, ResponseFormat } from "../domain/Generation.js"
 import { renderChat } from "./ChatTemplate.js"
 import { unsupportedCharacters } from "./Gguf.js"
 import type { Grammar } from "./Grammar.js"
@@ -49,7 +49,7 @@ export const render = Effect.fn("Prompt.render")(
   function*(llama: Llama, loaded: LoadedModel, request: GenerationRequest) {
     const offered = yield* toolsOf(llama, request)
     const prompt = request.prompt
-    if (typeof prompt === "string") {
+    if (typeof prompt === "string" || prompt._tag === "Infill") {
       if (offered !== undefined || request.thinking !== undefined) {
         return yield* Effect.fail(
           new InvalidRequest({
@@ -100,6 +100,47 @@ export const tokenize = (loaded: LoadedModel, text: string) =>
     return yield* fits(loaded, tokens)
   })
 
+/** Text as tokens with no BOS, its characters checked against a guarded vocabulary. */
+const tokensOf = (loaded: LoadedModel, text: string, param: string) =>
+  Effect.gen(function*() {
+    const name = loaded.registered.info.name
+    const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
+    if (bad.length > 0) {
+      return yield* Effect.fail(
+        new InvalidRequest({
+          param,
+          reason: `model '${name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
+        })
+      )
+    }
+    return yield* Effect.try({
+      try: () => loaded.model.tokenize(text, false),
+      catch: (cause) => new GenerationFailed({ model: name, reason: `tokenization failed: ${describe(cause)}` })
+    })
+  })
+
+/**
+ * A fill-in-the-middle prompt in the model's FIM tokens, prefix first as llama.cpp's server
+ * writes it: `[BOS] <FIM_PRE> prefix <FIM_SUF> suffix <FIM_MID>`.
+ */
+const infill = (loaded: LoadedModel, prompt: InfillPrompt) =>
+  Effect.gen(function*() {
+    const tokens = loaded.model.tokens
+    const { middle, prefix, suffix } = tokens.infill
+    if (prefix === null || suffix === null || middle === null) {
+      return yield* Effect.fail(
+        new InvalidRequest({
+          param: "suffix",
+          reason: `model '${loaded.registered.info.name}' cannot fill in the middle: it has no FIM tokens`
+        })
+      )
+    }
+    const before = yield* tokensOf(loaded, prompt.prefix, "prompt")
+    const after = yield* tokensOf(loaded, prompt.suffix, "suffix")
+    const bos = tokens.shouldPrependBosToken && tokens.bos !== null ? [tokens.bos] : []
+    return yield* fits(loaded, [...bos, prefix, ...before, suffix, ...after, middle])
+  })
+
 const fits = (loaded: LoadedModel, tokens: ReadonlyArray<Token>) =>
   tokens.length >= loaded.contextSize
     ? Effect.fail(
@@ -118,7 +159,9 @@ const promptOf = (llama: Llama, loaded: LoadedModel, request: GenerationRequest)
       yield* fits(loaded, chat.tokens)
       return { prompt: chat, chat, offered }
     }
-    const tokens = yield* tokenize(loaded, typeof request.prompt === "string" ? request.prompt : "")
+    const tokens = typeof request.prompt === "object" && request.prompt._tag === "Infill"
+      ? yield* infill(loaded, request.prompt)
+      : yield* tokenize(loaded, typeof request.prompt === "string" ? request.prompt : "")
     return {
       prompt: { tokens, stops: [] as ReadonlyArray<string>, stopTokens: [] as ReadonlyArray<Token> },
       chat,

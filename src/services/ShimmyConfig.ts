@@ -1,6 +1,7 @@
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
+import { parseKeepAlive } from "./KeepAlive.js"
 
 const home = os.homedir()
 
@@ -33,7 +34,32 @@ export const settings = {
     Config.withDefault(64)
   ),
   gpu: Config.literal("auto", "cuda", "vulkan", "metal", "off")("SHIMMY_GPU").pipe(Config.withDefault("auto" as const)),
-  modelIdleTimeout: Config.duration("SHIMMY_MODEL_IDLE_TIMEOUT").pipe(Config.withDefault(Duration.infinity)),
+  // SHIMMY_KEEP_ALIVE in Ollama's words ("5m", "-1"), else SHIMMY_MODEL_IDLE_TIMEOUT ("5 minutes");
+  // a value that is set but wrong is an error, never passed over
+  modelIdleTimeout: Config.all([
+    Config.option(
+      Config.string("SHIMMY_KEEP_ALIVE").pipe(
+        Config.mapOrFail((text) => {
+          const parsed = parseKeepAlive(text)
+          return parsed === undefined
+            ? Either.left(
+              ConfigError.InvalidData(
+                [],
+                `SHIMMY_KEEP_ALIVE ${
+                  JSON.stringify(text)
+                } is not a duration: use seconds or a duration like "5m"; -1 keeps models loaded`
+              )
+            )
+            : Either.right(parsed)
+        })
+      )
+    ),
+    Config.option(Config.duration("SHIMMY_MODEL_IDLE_TIMEOUT"))
+  ]).pipe(
+    Config.map(([keepAlive, idle]) =>
+      Option.getOrElse(Option.orElse(keepAlive, () => idle), () => Duration.infinity as Duration.Duration)
+    )
+  ),
   huggingFaceCache: Config.string("HF_HUB_CACHE").pipe(
     Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "hub")))),
     Config.withDefault(path.join(home, ".cache", "huggingface", "hub"))
@@ -66,7 +92,10 @@ export interface ShimmyConfigShape {
   readonly maxQueue: number
   /** `auto`: node-llama-cpp's detection among its prebuilt binaries (CUDA, Vulkan, Metal), else the CPU */
   readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
-  /** a model unused this long is unloaded; infinite keeps it */
+  /**
+   * a model unused this long is unloaded; infinite keeps it. The default keep-alive: a request's
+   * own (Ollama's `keep_alive`) replaces it for its model
+   */
   readonly modelIdleTimeout: Duration.Duration
   readonly huggingFaceCache: string
   readonly ollamaModels: string

@@ -56,17 +56,37 @@ export interface RunningServer {
   /** `ws://127.0.0.1:PORT` */
   readonly wsUrl: string
   readonly port: number
+  /** the Ollama-only listener's `http://127.0.0.1:PORT`, when one was asked for */
+  readonly ollamaUrl?: string
+}
+
+export interface TestListeners {
+  /** also start the Ollama-only listener (`--ollama-port`) on an ephemeral port */
+  readonly ollama?: boolean
 }
 
 export class TestServer extends Context.Tag("test/TestServer")<TestServer, RunningServer>() {
   /** The running server and the services behind it (for in-process comparisons). */
-  static readonly layerWith = (overrides: Partial<ShimmyConfigShape> = {}, server: Partial<ServerConfigShape> = {}) =>
-    Layer.effect(
+  static readonly layerWith = (
+    overrides: Partial<ShimmyConfigShape> = {},
+    server: Partial<ServerConfigShape> = {},
+    listeners: TestListeners = {}
+  ) =>
+    Layer.scoped(
       TestServer,
-      Effect.map(HttpServer.HttpServer, (server): RunningServer => {
+      Effect.gen(function*() {
+        const server = yield* HttpServer.HttpServer
         const url = Server.urlOf(server)
         const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-        return { url, wsUrl: url.replace(/^http/, "ws"), port }
+        const ollama = listeners.ollama === true
+          ? Server.urlOf(yield* Server.serveOllama({ host: "127.0.0.1", port: 0 }))
+          : undefined
+        return {
+          url,
+          wsUrl: url.replace(/^http/, "ws"),
+          port,
+          ...(ollama !== undefined ? { ollamaUrl: ollama } : {})
+        } satisfies RunningServer
       })
     ).pipe(
       Layer.provideMerge(Server.layer({ host: "127.0.0.1", port: 0 })),
@@ -79,9 +99,10 @@ export class TestServer extends Context.Tag("test/TestServer")<TestServer, Runni
 /** Starts the server; `close` stops it and unloads the models. */
 export const startServer = async (
   overrides: Partial<ShimmyConfigShape> = {},
-  settings: Partial<ServerConfigShape> = {}
+  settings: Partial<ServerConfigShape> = {},
+  listeners: TestListeners = {}
 ): Promise<RunningServer & { readonly close: () => Promise<void> }> => {
-  const runtime = ManagedRuntime.make(TestServer.layerWith(overrides, settings))
+  const runtime = ManagedRuntime.make(TestServer.layerWith(overrides, settings, listeners))
   const server = await runtime.runPromise(TestServer)
   return { ...server, close: () => runtime.dispose() }
 }
