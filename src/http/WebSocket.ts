@@ -32,6 +32,8 @@ const decoder = new TextDecoder()
  * is interrupted, which gives its sequence back. When the server shuts down, the connection is
  * closed (1001) once the answer in progress is complete.
  */
+const MESSAGE_SLACK = 1024 * 1024
+
 export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
   Effect.gen(function*() {
     const engine = yield* LlamaEngine
@@ -58,10 +60,11 @@ export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
       )
     }
     // Node's request under the platform's: where `ws` learns this socket's message cap. A message
-    // a little over the body limit gets its error frame and the socket stays open; one past twice
-    // the limit is cut off while it arrives (close 1009), never buffered whole
+    // over the body limit by less than the limit again (and at least 1 MiB) gets its error frame
+    // and the socket stays open; a bigger one is cut off while it arrives (close 1009), never
+    // buffered whole
     const source = request.source as IncomingMessage | undefined
-    if (source !== undefined) limitMessages(source, 2 * maxBodyBytes)
+    if (source !== undefined) limitMessages(source, maxBodyBytes + Math.max(maxBodyBytes, MESSAGE_SLACK))
     const socket = yield* request.upgrade.pipe(
       Effect.mapError((e) => new BadHandshake({ reason: `the WebSocket handshake failed: ${e.message}` }))
     )
