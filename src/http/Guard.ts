@@ -1,6 +1,7 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
+import { Metrics } from "../services/Metrics.js"
 import { Anonymous } from "./Caller.js"
 import { errorResponse } from "./Dialect.js"
 import {
@@ -13,7 +14,7 @@ import {
 } from "./Failures.js"
 import { type ErrorReply, replyFor } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
-import { dialectOf } from "./Routes.js"
+import { dialectOf, routeLabel } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Draining } from "./Shutdown.js"
 
@@ -22,7 +23,11 @@ import { Draining } from "./Shutdown.js"
  * size. Refusals use the error format of the path's dialect (OpenAI's under `/v1`).
  */
 
-/** Open without a key, and what load balancers and supervisors poll. */
+/**
+ * Open without a key, and what load balancers and supervisors poll. `/metrics` is not among them:
+ * as llama-server's, it sits behind the key (it tells the models, their load and the traffic), and
+ * Prometheus scrapes it with `authorization: { credentials: <key> }` (a bearer token).
+ */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/health"])
 
 const digest = (text: string) => crypto.createHash("sha256").update(text, "utf8").digest()
@@ -50,7 +55,32 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
 
 const PREFLIGHT_MAX_AGE = "600"
 
+/**
+ * Every request, counted once it is answered (refusals included) under its route's path, with
+ * its status and the time to its response; a request whose client went away is not counted.
+ */
 export const guarded = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  E,
+  R | ServerConfig | Metrics | HttpServerRequest.HttpServerRequest
+> =>
+  Effect.gen(function*() {
+    const metrics = yield* Metrics
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const started = performance.now()
+    const response = yield* admitted(app)
+    metrics.request(
+      routeLabel(request.method, requestUrl(request).pathname),
+      request.method,
+      response.status,
+      (performance.now() - started) / 1000
+    )
+    return response
+  })
+
+const admitted = <E, R>(
   app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | ServerConfig | HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function*() {

@@ -6,6 +6,7 @@ import { type Dialect, errorResponse, type Handler, type HandlerServices, type R
 import { MethodNotAllowed, RouteNotFound } from "./Failures.js"
 import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
+import * as Ops from "./ops/Endpoints.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import * as Responses from "./responses/Endpoints.js"
@@ -23,7 +24,8 @@ export const routes: ReadonlyArray<Route> = [
   // Anthropic's SDK lists models on OpenAI's path
   ...OpenAi.routes.map(Anthropic.withAnthropicModels),
   ...Responses.routes,
-  ...Anthropic.routes
+  ...Anthropic.routes,
+  ...Ops.routes
 ]
 
 const dialects: ReadonlyArray<Dialect> = [
@@ -48,6 +50,15 @@ const patterns = routes.map((route) => ({ route, pattern: patternOf(route.path) 
 /** The routes whose path matches, whatever their method. */
 const matching = (path: string): ReadonlyArray<Route> =>
   patterns.filter((p) => p.pattern.test(path)).map((p) => p.route)
+
+/**
+ * A request's route for metrics: the route table's path of the route it reached (or would have,
+ * by another method), never the raw URL, so the label's values are bounded by the table.
+ */
+export const routeLabel = (method: string, path: string): string => {
+  const routes = matching(path)
+  return (routes.find((r) => r.method === method) ?? routes[0])?.path ?? "unmatched"
+}
 
 /** The dialect whose format a path's answers use: its route's, else the longest matching prefix's. */
 export const dialectOf = (path: string): Dialect => {

@@ -3,6 +3,7 @@ import { Embeddings } from "./Embeddings.js"
 import { Grammar } from "./Grammar.js"
 import { LlamaEngine } from "./LlamaEngine.js"
 import { LlamaRuntime } from "./LlamaRuntime.js"
+import { Metrics } from "./Metrics.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { ShimmyConfig, type ShimmyConfigShape } from "./ShimmyConfig.js"
@@ -15,7 +16,9 @@ import { ShimmyConfig, type ShimmyConfigShape } from "./ShimmyConfig.js"
  */
 export const Live = Embeddings.DefaultWithoutDependencies.pipe(
   Layer.provideMerge(LlamaEngine.DefaultWithoutDependencies),
-  Layer.provideMerge(Layer.mergeAll(ModelRegistry.Default, Grammar.DefaultWithoutDependencies, ModelProbe.Default)),
+  Layer.provideMerge(
+    Layer.mergeAll(ModelRegistry.Default, Grammar.DefaultWithoutDependencies, ModelProbe.Default, Metrics.Default)
+  ),
   Layer.provideMerge(LlamaRuntime.layer)
 )
 

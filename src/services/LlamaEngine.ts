@@ -8,6 +8,7 @@ import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { Grammar, grammarStops } from "./Grammar.js"
 import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import type { LoadedModel } from "./LoadedModel.js"
+import { Metrics } from "./Metrics.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
@@ -56,6 +57,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const runtime = yield* LlamaRuntime
     const grammars = yield* Grammar
     const probe = yield* ModelProbe
+    const metrics = yield* Metrics
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
     const garbage = makeNativeGarbage(NATIVE_GARBAGE_BUDGET)
@@ -128,6 +130,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           ),
           () => Effect.sync(() => void schedulers.delete(registered.info.name))
         )
+        yield* Effect.sync(() => metrics.loaded(registered.info.name, (Date.now() - started) / 1000))
 
         return {
           registered,
@@ -167,6 +170,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
+          // the clock of time-to-first-token: from the ask, queue wait and a first load included
+          const asked = performance.now()
           const loaded = yield* acquire(request.model)
           const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
             yield* llamaOf(loaded),
@@ -210,7 +215,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
                 })
                 : new GenerationFailed({ model: name, reason: describe(cause) })
           )
-          return Mailbox.toStream(yield* Mailbox.fromStream(events, { capacity: AHEAD }))
+          return Mailbox.toStream(
+            yield* Mailbox.fromStream(metrics.generation(name, asked, events), { capacity: AHEAD })
+          )
         })
       ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
 
@@ -252,5 +259,5 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       backend: Effect.map(runtime.current, Option.map((llama) => backendOf(llama, config.gpu, config.threads)))
     } as const
   }),
-  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default]
+  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default, Metrics.Default]
 }) {}
