@@ -58,7 +58,11 @@ layer(TestServer.layer, { timeout: 60_000 })("tokenizer endpoints", (it) => {
         id: 164,
         piece: [161]
       }])
-      const words = yield* post(`${url}/tokenize`, { model: "stories260K", content: "Once upon a time", with_pieces: true })
+      const words = yield* post(`${url}/tokenize`, {
+        model: "stories260K",
+        content: "Once upon a time",
+        with_pieces: true
+      })
       const pieces: Array<{ id: number; piece: string }> = words.body.tokens
       const ids = (yield* post(`${url}/tokenize`, { model: "stories260K", content: "Once upon a time" })).body.tokens
       expect(pieces.map((p) => p.id)).toEqual(ids)
@@ -79,7 +83,11 @@ layer(TestServer.layer, { timeout: 60_000 })("tokenizer endpoints", (it) => {
       const { url } = yield* TestServer
       const parsed = yield* post(`${url}/tokenize`, { model: "llama-2-tiny-random", content: "</s>" })
       expect(parsed.body.tokens).toContain(2)
-      const plain = yield* post(`${url}/tokenize`, { model: "llama-2-tiny-random", content: "</s>", parse_special: false })
+      const plain = yield* post(`${url}/tokenize`, {
+        model: "llama-2-tiny-random",
+        content: "</s>",
+        parse_special: false
+      })
       expect(plain.body.tokens).not.toContain(2)
       expect(plain.body.tokens.length).toBeGreaterThan(1)
     }))
@@ -121,10 +129,13 @@ layer(TestServer.layer, { timeout: 60_000 })("tokenizer endpoints", (it) => {
       expect(answer.status).toBe(200)
       const rendered = yield* renderPrompt({
         model: "llama-2-tiny-random",
-        prompt: { _tag: "Chat", messages: [{ role: "system", content: "You tell stories." }, {
-          role: "user",
-          content: "Tell me one."
-        }] },
+        prompt: {
+          _tag: "Chat",
+          messages: [{ role: "system", content: "You tell stories." }, {
+            role: "user",
+            content: "Tell me one."
+          }]
+        },
         sampling: { maxTokens: 1, temperature: 0, stop: [] }
       })
       expect(answer.body).toEqual({ prompt: rendered.text })
