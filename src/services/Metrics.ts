@@ -62,7 +62,7 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
     )
     const generations = registry.counter(
       "shimmy_generations_total",
-      "Generations finished, by finish reason",
+      "Generations ended, by finish reason ('unfinished': the client left, it failed, or the shutdown cut it)",
       ["model", "finish_reason"]
     )
     const ttft = registry.histogram(
@@ -98,13 +98,15 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
       const first = ttft.series([model])
       const gaps = itl.series([model])
       let last = -1
-      return Stream.map(events, (event) => {
+      let finished = false
+      const observed = Stream.map(events, (event) => {
         const now = performance.now()
         if (event._tag === "Done") {
           promptTokens.series([model]).inc(event.usage.prompt_tokens)
           generatedTokens.series([model]).inc(event.usage.completion_tokens)
           generations.series([model, event.finishReason]).inc()
           generationSeconds.series([model]).observe((now - started) / 1000)
+          finished = true
           return event
         }
         if (last < 0) first.observe((now - started) / 1000)
@@ -114,6 +116,13 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
         last = now
         return event
       })
+      // the client went away, the generation failed, or the shutdown cut it: no usage to count
+      return Stream.ensuring(
+        observed,
+        Effect.sync(() => {
+          if (!finished) generations.series([model, "unfinished"]).inc()
+        })
+      )
     }
 
     return {

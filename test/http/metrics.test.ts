@@ -213,13 +213,21 @@ describe("GET /metrics: gauges while requests are held", () => {
     }
     await until(async () => (await gauges()).queued === 1, "a queued request")
     expect(await gauges()).toEqual({ busy: 1, queued: 1 })
-    first.controller.abort()
+    // the queued one leaves first: it never started generating, so only the first is unfinished
     second.controller.abort()
+    await until(async () => (await gauges()).queued === 0, "the queued request to leave")
+    first.controller.abort()
     await until(async () => {
       const now = await gauges()
       return now.busy === 0 && now.queued === 0
     }, "the sequence to be free")
     expect(await gauges()).toEqual({ busy: 0, queued: 0 })
+    const { families } = await parsed(server.url)
+    expect(value(families, "shimmy_generations_total", { ...model, finish_reason: "unfinished" })).toBe(1)
+    expect(family(families, "shimmy_generations_total").metrics).toHaveLength(1)
+    // a generation that never finished reports no usage
+    expect(family(families, "shimmy_generated_tokens_total").metrics).toEqual([])
+    expect(buckets(families, "shimmy_time_to_first_token_seconds")["+Inf"]).toBe(1)
   })
 })
 
