@@ -55,9 +55,12 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
 
 const PREFLIGHT_MAX_AGE = "600"
 
+const CLIENT_CLOSED = 499
+
 /**
  * Every request, counted once it is answered (refusals included) under its route's path, with
- * its status and the time to its response; a request whose client went away is not counted.
+ * its status and the time to its response; one interrupted before its response (the client went
+ * away, or the shutdown cut it) is counted as 499, nginx's "client closed request".
  */
 export const guarded = <E, R>(
   app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
@@ -70,13 +73,15 @@ export const guarded = <E, R>(
     const metrics = yield* Metrics
     const request = yield* HttpServerRequest.HttpServerRequest
     const started = performance.now()
-    const response = yield* admitted(app)
-    metrics.request(
-      routeLabel(request.method, requestUrl(request).pathname),
-      request.method,
-      response.status,
-      (performance.now() - started) / 1000
-    )
+    const count = (status: number) =>
+      metrics.request(
+        routeLabel(request.method, requestUrl(request).pathname),
+        request.method,
+        status,
+        (performance.now() - started) / 1000
+      )
+    const response = yield* Effect.onInterrupt(admitted(app), () => Effect.sync(() => count(CLIENT_CLOSED)))
+    count(response.status)
     return response
   })
 

@@ -229,6 +229,31 @@ describe("GET /metrics: gauges while requests are held", () => {
     expect(family(families, "shimmy_generated_tokens_total").metrics).toEqual([])
     expect(buckets(families, "shimmy_time_to_first_token_seconds")["+Inf"]).toBe(1)
   })
+
+  it("a request whose client leaves before the answer counts as 499", async () => {
+    const closed = async () => {
+      const { families } = await parsed(server.url)
+      return value(families, "shimmy_http_requests_total", { route: "/api/generate", status: "499" })
+    }
+    // the queued stream of the test before left before its answer began
+    await until(async () => (await closed()) === 1, "the first 499")
+    const controller = new AbortController()
+    const request = fetch(`${server.url}/api/generate`, {
+      method: "POST",
+      body: JSON.stringify({ model: "llama-2-tiny-random", prompt: "Long", max_tokens: 100_000 }),
+      signal: controller.signal
+    }).catch((e: unknown) => e)
+    await until(async () => {
+      const { families } = await parsed(server.url)
+      return value(families, "shimmy_sequences_busy", { model: "llama-2-tiny-random" }) === 1
+    }, "the generation to start")
+    controller.abort()
+    expect(await request).toBeInstanceOf(Error)
+    await until(async () => (await closed()) === 2, "the 499")
+    const { families } = await parsed(server.url)
+    // the held stream of the test before was answered (200) before its client left
+    expect(value(families, "shimmy_http_requests_total", { route: "/api/generate", status: "200" })).toBe(1)
+  })
 })
 
 describe("GET /metrics behind the API key", () => {
