@@ -55,12 +55,20 @@ interface HistogramState {
   count: number
 }
 
-interface Family<S> {
+interface CounterFamily {
+  readonly type: "counter"
   readonly name: string
   readonly help: string
-  readonly type: "counter" | "histogram"
   readonly labelNames: ReadonlyArray<string>
-  readonly series: Map<string, S>
+  readonly series: Map<string, CounterState>
+}
+
+interface HistogramFamily {
+  readonly type: "histogram"
+  readonly name: string
+  readonly help: string
+  readonly labelNames: ReadonlyArray<string>
+  readonly series: Map<string, HistogramState>
   readonly buckets: ReadonlyArray<number>
 }
 
@@ -95,10 +103,10 @@ export interface MetricsRegistry {
 }
 
 export const makeRegistry = (): MetricsRegistry => {
-  const families: Array<Family<CounterState> | Family<HistogramState>> = []
+  const families: Array<CounterFamily | HistogramFamily> = []
 
   const counter = (name: string, help: string, labelNames: ReadonlyArray<string>): Counter => {
-    const family: Family<CounterState> = { name, help, type: "counter", labelNames, series: new Map(), buckets: [] }
+    const family: CounterFamily = { name, help, type: "counter", labelNames, series: new Map() }
     families.push(family)
     return {
       series: (labels) => {
@@ -121,7 +129,7 @@ export const makeRegistry = (): MetricsRegistry => {
     buckets: ReadonlyArray<number>
   ): Histogram => {
     const bounds = Float64Array.from(buckets)
-    const family: Family<HistogramState> = { name, help, type: "histogram", labelNames, series: new Map(), buckets }
+    const family: HistogramFamily = { name, help, type: "histogram", labelNames, series: new Map(), buckets }
     families.push(family)
     return {
       series: (labels) => {
@@ -145,15 +153,15 @@ export const makeRegistry = (): MetricsRegistry => {
     }
   }
 
-  const renderFamily = (family: Family<CounterState> | Family<HistogramState>): string => {
+  const renderFamily = (family: CounterFamily | HistogramFamily): string => {
     let out = header(family.name, family.help, family.type)
     if (family.type === "counter") {
-      for (const s of (family as Family<CounterState>).series.values()) {
+      for (const s of family.series.values()) {
         out += `${family.name}${labelText(family.labelNames, s.labels)} ${formatNumber(s.value)}\n`
       }
       return out
     }
-    for (const s of (family as Family<HistogramState>).series.values()) {
+    for (const s of family.series.values()) {
       let cumulative = 0
       family.buckets.forEach((bound, i) => {
         cumulative += s.counts[i]!
