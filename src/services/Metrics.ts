@@ -73,7 +73,7 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
     )
     const itl = registry.histogram(
       "shimmy_inter_token_latency_seconds",
-      "Time between consecutive generated tokens (an event of n tokens counts n gaps of a nth each)",
+      "Time between consecutive generated tokens (an event of n tokens after a gap g counts n gaps of g/n)",
       ["model"],
       ITL_BUCKETS
     )
