@@ -6,6 +6,7 @@
 export * as Anthropic from "./domain/Anthropic.js"
 export * from "./domain/Errors.js"
 export * from "./domain/Generation.js"
+export * as LlamaServer from "./domain/LlamaServer.js"
 export * from "./domain/Model.js"
 export * as Ollama from "./domain/Ollama.js"
 export * as OpenAi from "./domain/OpenAi.js"
@@ -26,8 +27,10 @@ export {
   type SchedulerStats
 } from "./services/LlamaEngine.js"
 export { LlamaRuntime, type LlamaRuntimeShape, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
+export { Metrics } from "./services/Metrics.js"
 export { ModelDigest } from "./services/ModelDigest.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"
 export { settings, ShimmyConfig, type ShimmyConfigShape } from "./services/ShimmyConfig.js"
 export { StopMatcher } from "./services/StopMatcher.js"
+export * as Tokenizer from "./services/Tokenizer.js"
 export { type ParsedEvent, type ThoughtSyntax, ToolCallParser, type ToolSyntax } from "./services/ToolCallParser.js"

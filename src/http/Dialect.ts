@@ -3,6 +3,7 @@ import type { Effect, Scope } from "effect"
 import type { EngineError } from "../domain/Errors.js"
 import type { Embeddings } from "../services/Embeddings.js"
 import type { LlamaEngine } from "../services/LlamaEngine.js"
+import type { Metrics } from "../services/Metrics.js"
 import type { ModelDigest } from "../services/ModelDigest.js"
 import type { ModelRegistry } from "../services/ModelRegistry.js"
 import type { HttpFailure } from "./Failures.js"
@@ -33,6 +34,7 @@ export const errorResponse = (dialect: Dialect, reply: ErrorReply): HttpServerRe
  */
 export type HandlerServices =
   | LlamaEngine
+  | Metrics
   | ModelRegistry
   | Embeddings
   | ModelDigest

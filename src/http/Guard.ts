@@ -1,6 +1,7 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
+import { Metrics } from "../services/Metrics.js"
 import { Anonymous } from "./Caller.js"
 import { errorResponse } from "./Dialect.js"
 import {
@@ -22,7 +23,11 @@ import { Draining } from "./Shutdown.js"
  * size. Refusals use the error format of the path's dialect (OpenAI's under `/v1`).
  */
 
-/** Open without a key, and what load balancers and supervisors poll. */
+/**
+ * Open without a key, and what load balancers and supervisors poll. `/metrics` is not among them:
+ * as llama-server's, it sits behind the key (it tells the models, their load and the traffic), and
+ * Prometheus scrapes it with `authorization: { credentials: <key> }` (a bearer token).
+ */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/health"])
 
 const digest = (text: string) => crypto.createHash("sha256").update(text, "utf8").digest()
@@ -50,8 +55,40 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
 
 const PREFLIGHT_MAX_AGE = "600"
 
-/** `app` behind the guard; refusals answer in the dialect `table` gives a path (each listener has its own). */
+const CLIENT_CLOSED = 499
+
+/**
+ * `app` behind the guard; refusals answer in the dialect `table` gives a path (each listener has
+ * its own). Every request is counted once it is answered (refusals included) under its route's
+ * path in the table, with its status and the time to its response; one interrupted before its
+ * response (the client went away, or the shutdown cut it) is counted as 499, nginx's "client
+ * closed request".
+ */
 export const guarded = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  table: Pick<RouteTable, "dialectOf" | "routeLabel">
+): Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  E,
+  R | ServerConfig | Metrics | HttpServerRequest.HttpServerRequest
+> =>
+  Effect.gen(function*() {
+    const metrics = yield* Metrics
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const started = performance.now()
+    const count = (status: number) =>
+      metrics.request(
+        table.routeLabel(request.method, requestUrl(request).pathname),
+        request.method,
+        status,
+        (performance.now() - started) / 1000
+      )
+    const response = yield* Effect.onInterrupt(admitted(app, table), () => Effect.sync(() => count(CLIENT_CLOSED)))
+    count(response.status)
+    return response
+  })
+
+const admitted = <E, R>(
   app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
   table: Pick<RouteTable, "dialectOf">
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | ServerConfig | HttpServerRequest.HttpServerRequest> =>

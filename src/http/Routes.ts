@@ -8,6 +8,7 @@ import * as Ollama from "./ollama/Endpoints.js"
 import * as OllamaRender from "./ollama/Render.js"
 import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
+import * as Ops from "./ops/Endpoints.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import * as Responses from "./responses/Endpoints.js"
@@ -30,6 +31,11 @@ export interface RouteTable {
   /** the dialect whose format a path's answers use: its route's, else the longest matching prefix's */
   readonly dialectOf: (path: string) => Dialect
   readonly router: HttpRouter.HttpRouter<never, RouterServices>
+  /**
+   * A request's route for metrics: the table's path of the route it reached (or would have, by
+   * another method), never the raw URL, so the label's values are bounded by the table.
+   */
+  readonly routeLabel: (method: string, path: string) => string
 }
 
 const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
@@ -115,7 +121,11 @@ export const makeTable = (
     "*",
     unmatched
   )
-  return { routes, dialectOf, router }
+  const routeLabel = (method: string, path: string): string => {
+    const found = matching(path)
+    return (found.find((r) => r.method === method) ?? found[0])?.path ?? "unmatched"
+  }
+  return { routes, dialectOf, router, routeLabel }
 }
 
 /** The seed API owns these paths at the root of the main port; Ollama's own are served there too. */
@@ -134,6 +144,7 @@ export const mainTable: RouteTable = makeTable(
     ...OpenAi.routes.map(Anthropic.withAnthropicModels),
     ...Responses.routes,
     ...Anthropic.routes,
+    ...Ops.routes,
     ...mount("/ollama", Ollama.routes),
     ...ollamaAtRoot
   ],

@@ -9,6 +9,7 @@ import { Grammar, grammarStops } from "./Grammar.js"
 import * as KeepAlive from "./KeepAlive.js"
 import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
 import type { LoadedModel } from "./LoadedModel.js"
+import { Metrics } from "./Metrics.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
@@ -69,6 +70,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const runtime = yield* LlamaRuntime
     const grammars = yield* Grammar
     const probe = yield* ModelProbe
+    const metrics = yield* Metrics
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
     const resident = new Map<string, Omit<ResidentModel, "expiry">>()
@@ -159,6 +161,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           ),
           () => Effect.sync(() => void resident.delete(registered.info.name))
         )
+        yield* Effect.sync(() => metrics.loaded(registered.info.name, (Date.now() - started) / 1000))
 
         return {
           registered,
@@ -216,6 +219,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const generate = (request: GenerationRequest) =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
+          // the clock of time-to-first-token: from the ask, queue wait and a first load included
+          const asked = performance.now()
           const loaded = yield* acquire(request.model, request.keepAlive ?? config.modelIdleTimeout)
           const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
             yield* llamaOf(loaded),
@@ -259,7 +264,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
                 })
                 : new GenerationFailed({ model: name, reason: describe(cause) })
           )
-          return Mailbox.toStream(yield* Mailbox.fromStream(events, { capacity: AHEAD }))
+          return Mailbox.toStream(
+            yield* Mailbox.fromStream(metrics.generation(name, asked, events), { capacity: AHEAD })
+          )
         })
       ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
 
@@ -326,5 +333,5 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       backend: Effect.map(runtime.current, Option.map((llama) => backendOf(llama, config.gpu, config.threads)))
     } as const
   }),
-  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default]
+  dependencies: [ModelRegistry.Default, Grammar.Default, LlamaRuntime.layer, ModelProbe.Default, Metrics.Default]
 }) {}
