@@ -69,6 +69,34 @@ describe("BatchSchedule", () => {
     expect(reached.slice(count).map((r) => r.id).sort()).toEqual([0, 1])
   })
 
+  it("a sequence still decoding is waited for, however long its decode takes", async () => {
+    // decodes that finish only when the test says so: a big model's step, far past maxWaitMs
+    const reached: Array<number> = []
+    const finish: Array<() => void> = []
+    const context = {
+      _decodeTokens: (request: { readonly sequenceId: number }) => {
+        reached.push(request.sequenceId)
+        return new Promise((resolve) => finish.push(() => resolve(request.sequenceId)))
+      }
+    }
+    const schedule = BatchSchedule.make({ maxWaitMs: 5 })
+    schedule.attach(context as never)
+    const first = decode(context, 0)
+    await tick()
+    expect(reached).toEqual([0])
+    // 1 starts while 0's decode runs for 50 ms: it waits for 0's next ask, not for 5 ms
+    const one = decode(context, 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(reached).toEqual([0])
+    finish.shift()!()
+    await first
+    const zero = decode(context, 0)
+    await tick()
+    expect(reached.slice(1).sort()).toEqual([0, 1])
+    for (const done of finish.splice(0)) done()
+    await Promise.all([one, zero])
+  })
+
   it("a context of another shape is left alone", () => {
     const schedule = BatchSchedule.make({ maxWaitMs: 10 })
     expect(schedule.attach({} as never)).toBe(false)

@@ -14,11 +14,13 @@ import type { LlamaContext } from "node-llama-cpp"
  * until every sequence of the last step has asked again or been given back (its generation ended),
  * and then hands them over together: each step is one decode of all of them.
  *
- * A sequence that starts (its prompt) joins the next step of the others. One that does not ask
- * again in `maxWaitMs` (its client reads slowly, so its generation waits) is not waited for again
- * until it next decodes: a slow client costs the others one wait, not one every step. The deadline
- * is checked after the event loop's poll phase: when the process was off the CPU for a while (a busy
- * machine), the samplings that finished meanwhile are let in first.
+ * A sequence that starts (its prompt) joins the next step of the others. One that is back from its
+ * decode and does not ask again in `maxWaitMs` (its client reads slowly, so its generation waits)
+ * is not waited for again until it next decodes: a slow client costs the others one wait, not one
+ * every step. A sequence still decoding is always waited for, however long a decode takes (a big
+ * model's step is far longer than `maxWaitMs`). The deadline is checked after the event loop's poll
+ * phase: when the process was off the CPU for a while (a busy machine), the samplings that finished
+ * meanwhile are let in first.
  *
  * It needs internals of node-llama-cpp 3.21 (the context's method every sequence's decode goes
  * through, a sequence's id); `attach` says whether they are there, and without them the context
@@ -55,6 +57,8 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
   const expected = new Set<number>()
   // decode requests held for the next step, by sequence
   const held = new Map<number, () => void>()
+  // sequences whose decode is running: they ask again only once it is done, however long it takes
+  const running = new Set<number>()
   let timer: ReturnType<typeof setTimeout> | undefined
   let decodes = 0
   let tokens = 0
@@ -74,11 +78,24 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
     for (const id of expected) if (!held.has(id)) return
     release()
   }
+  // the wait for the sequences that are back from their decode and have not asked again
+  const arm = () => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = held.size > 0 ? setTimeout(late, options.maxWaitMs) : undefined
+  }
   const late = () =>
     setImmediate(() => {
       timer = undefined
-      if (held.size > 0) release()
+      if (held.size === 0) return
+      // who is back from its decode and has not asked again by now is not waited for; who is
+      // still decoding is (its decode's end arms the wait again)
+      for (const id of expected) if (!held.has(id) && !running.has(id)) expected.delete(id)
+      check()
     })
+  const settled = (id: number) => {
+    running.delete(id)
+    if (held.size > 0) arm()
+  }
 
   return {
     attach: (context) => {
@@ -93,9 +110,15 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
         const id = request?.sequenceId
         if (typeof id !== "number") return (decode as Decode).call(this, request, ...rest)
         return new Promise((resolve, reject) => {
-          held.set(id, () => (decode as Decode).call(this, request, ...rest).then(resolve, reject))
+          held.set(id, () => {
+            running.add(id)
+            ;(decode as Decode).call(this, request, ...rest).then(
+              (result) => (settled(id), resolve(result)),
+              (error) => (settled(id), reject(error))
+            )
+          })
           check()
-          if (held.size > 0) timer ??= setTimeout(late, options.maxWaitMs)
+          if (held.size > 0 && timer === undefined) arm()
         })
       }
       const native = internals._ctx
