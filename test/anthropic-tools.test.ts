@@ -1,14 +1,13 @@
 import Anthropic, { BadRequestError } from "@anthropic-ai/sdk"
 import { Option, Schema } from "effect"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Wire from "../src/domain/Anthropic.js"
 import { sharedModel } from "./support/models.js"
 import { type RunningServer, startServer } from "./support/server.js"
+import { makeTemplateModels } from "./support/templates.js"
 
 /**
  * Tools and thinking on /v1/messages with the official `@anthropic-ai/sdk`, on synthetic models
@@ -17,38 +16,13 @@ import { type RunningServer, startServer } from "./support/server.js"
  * grammar) and thoughts run to max_tokens. Last, a replay of what Claude Code sends.
  */
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const shared = (...parts: Array<string>) => path.resolve(repoRoot, "../shared", ...parts)
-
-const MODELS = {
-  qwen25: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen2.5-7B-Instruct.jinja"],
-  qwen3: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja"],
-  r1: ["ggml-vocab-qwen2.gguf", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja"]
-} as const
-
-const make = (dir: string, name: string, vocab: string, template: string) =>
-  new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [
-      shared("tools/make-model.mjs"),
-      "--preset",
-      "chat-tiny",
-      "--tokenizer-from",
-      shared("models/vocab", vocab),
-      "--chat-template-file",
-      shared("models/templates", template),
-      "--out",
-      path.join(dir, `${name}.gguf`),
-      "--quiet"
-    ], (e) => (e ? reject(e) : resolve()))
-  )
-
 let dir: string
 let server: RunningServer & { readonly close: () => Promise<void> }
 let client: Anthropic
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-anthropic-tools-"))
-  await Promise.all(Object.entries(MODELS).map(([name, [vocab, template]]) => make(dir, name, vocab, template)))
+  await makeTemplateModels(dir, ["qwen25", "qwen3", "r1"])
   server = await startServer(
     { modelPaths: [dir, sharedModel("stories260K.gguf")], parallel: 2, contextSize: 2048 },
     { anthropicModel: Option.some("qwen25") }

@@ -2,16 +2,15 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible"
 import { tool as langchainTool } from "@langchain/core/tools"
 import { ChatOpenAI } from "@langchain/openai"
 import { generateText, tool } from "ai"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import OpenAI, { BadRequestError } from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { z } from "zod"
 import { SHARED_MODELS } from "./support/models.js"
 import { type RunningServer, startServer } from "./support/server.js"
+import { makeTemplateModels } from "./support/templates.js"
 
 /**
  * Tool calling and reasoning on /v1/chat/completions through the clients agents run: the official
@@ -20,38 +19,13 @@ import { type RunningServer, startServer } from "./support/server.js"
  * templates), so calls are forced with "required" or a named choice, enforced by grammar.
  */
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const shared = (...parts: Array<string>) => path.resolve(repoRoot, "../shared", ...parts)
-
-const MODELS = {
-  qwen25: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen2.5-7B-Instruct.jinja"],
-  llama31: ["ggml-vocab-llama-bpe.gguf", "meta-llama-Llama-3.1-8B-Instruct.jinja"],
-  qwen3: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja"]
-} as const
-
-const make = (dir: string, name: string, vocab: string, template: string) =>
-  new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [
-      shared("tools/make-model.mjs"),
-      "--preset",
-      "chat-tiny",
-      "--tokenizer-from",
-      shared("models/vocab", vocab),
-      "--chat-template-file",
-      shared("models/templates", template),
-      "--out",
-      path.join(dir, `${name}.gguf`),
-      "--quiet"
-    ], (e) => (e ? reject(e) : resolve()))
-  )
-
 let dir: string
 let server: RunningServer & { readonly close: () => Promise<void> }
 let openai: OpenAI
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-tools-clients-"))
-  await Promise.all(Object.entries(MODELS).map(([name, [vocab, template]]) => make(dir, name, vocab, template)))
+  await makeTemplateModels(dir, ["qwen25", "llama31", "qwen3"])
   server = await startServer({ modelPaths: [dir, path.join(SHARED_MODELS, "stories260K.gguf")], parallel: 2 })
   openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
 }, 120_000)

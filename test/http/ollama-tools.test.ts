@@ -1,8 +1,5 @@
 import { Effect, ManagedRuntime, Schema } from "effect"
-import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { Ollama } from "ollama"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Wire from "../../src/domain/Ollama.js"
@@ -10,6 +7,7 @@ import { chatGeneration } from "../../src/http/ollama/Decode.js"
 import { renderPrompt } from "../../src/services/LlamaEngine.js"
 import { freshDir } from "../support/env.js"
 import { type RunningServer, TestServer } from "../support/server.js"
+import { makeTemplateModels } from "../support/templates.js"
 
 /**
  * Tools, thinking and `format` through Ollama's `/api/chat` with ollama-js, on synthetic models
@@ -18,31 +16,6 @@ import { type RunningServer, TestServer } from "../support/server.js"
  * reach the model's template as Ollama's clients send them, and that the answer keeps its shape.
  */
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
-const shared = (...parts: Array<string>) => path.resolve(repoRoot, "../shared", ...parts)
-
-const MODELS = {
-  qwen25: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen2.5-7B-Instruct.jinja"],
-  qwen3: ["ggml-vocab-qwen2.gguf", "Qwen-Qwen3-0.6B.jinja"],
-  gptoss: ["ggml-vocab-llama-bpe.gguf", "openai-gpt-oss-120b.jinja"]
-} as const
-
-const make = (dir: string, name: string, vocab: string, template: string) =>
-  new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [
-      shared("tools/make-model.mjs"),
-      "--preset",
-      "chat-tiny",
-      "--tokenizer-from",
-      shared("models/vocab", vocab),
-      "--chat-template-file",
-      shared("models/templates", template),
-      "--out",
-      path.join(dir, `${name}.gguf`),
-      "--quiet"
-    ], (e) => (e ? reject(e) : resolve()))
-  )
-
 let dir: string
 let runtime: ManagedRuntime.ManagedRuntime<TestServer | Effect.Effect.Context<ReturnType<typeof renderPrompt>>, unknown>
 let server: RunningServer
@@ -50,7 +23,7 @@ let ollama: Ollama
 
 beforeAll(async () => {
   dir = freshDir("ollama-tools")
-  await Promise.all(Object.entries(MODELS).map(([name, [vocab, template]]) => make(dir, name, vocab, template)))
+  await makeTemplateModels(dir, ["qwen25", "qwen3", "gptoss"])
   runtime = ManagedRuntime.make(TestServer.layerWith({ modelPaths: [dir], parallel: 1 }, {}, { ollama: true }))
   server = await runtime.runPromise(TestServer)
   ollama = new Ollama({ host: server.ollamaUrl! })
