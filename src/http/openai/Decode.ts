@@ -19,6 +19,7 @@ import {
   strict
 } from "../../domain/OpenAi.js"
 import { bodyAs } from "../Body.js"
+import { toolsFrom } from "../ToolChoice.js"
 
 /** OpenAI's `/v1/*` requests to the engine's, with OpenAI's own words for what is wrong. */
 
@@ -94,51 +95,13 @@ const messagesOf = (request: ChatCompletionRequest): Effect.Effect<ReadonlyArray
     return messages
   })
 
-const EMPTY_PARAMETERS = { type: "object", properties: {} } as const
-
-/** `tools` and `tool_choice`: "auto" when tools are given, a named function must be one of them. */
+/** `tools` and `tool_choice`, checked as every OpenAI-shaped dialect checks them. */
 const toolsOf = (request: ChatCompletionRequest): Effect.Effect<Tools | undefined, InvalidRequest> =>
-  Effect.gen(function*() {
-    const tools = request.tools ?? []
-    const choice = request.tool_choice
-    if (tools.length === 0) {
-      if (choice !== undefined && choice !== "none" && choice !== "auto") {
-        return yield* Effect.fail(
-          invalid("tool_choice", "'tool_choice' asks for a tool call, but no 'tools' are given")
-        )
-      }
-      return undefined
-    }
-    const names = new Set<string>()
-    for (const [i, tool] of tools.entries()) {
-      if (names.has(tool.function.name)) {
-        return yield* Effect.fail(invalid(`tools.${i}.function.name`, `two tools are named '${tool.function.name}'`))
-      }
-      names.add(tool.function.name)
-    }
-    if (typeof choice === "object" && !names.has(choice.function.name)) {
-      return yield* Effect.fail(
-        invalid(
-          "tool_choice",
-          `'tool_choice' names '${choice.function.name}', which is not among the tools: ${[...names].join(", ")}`
-        )
-      )
-    }
-    return {
-      definitions: tools.map((tool) => ({
-        name: tool.function.name,
-        description: tool.function.description,
-        parameters: tool.function.parameters ?? EMPTY_PARAMETERS
-      })),
-      choice: choice === undefined || choice === "auto"
-        ? { _tag: "Auto" }
-        : choice === "none"
-        ? { _tag: "None" }
-        : choice === "required"
-        ? { _tag: "Required" }
-        : { _tag: "Named", name: choice.function.name },
-      parallel: request.parallel_tool_calls ?? true
-    }
+  toolsFrom({
+    tools: (request.tools ?? []).map((tool) => tool.function),
+    choice: typeof request.tool_choice === "object" ? { name: request.tool_choice.function.name } : request.tool_choice,
+    parallel: request.parallel_tool_calls,
+    namePath: (i) => `tools.${i}.function.name`
   })
 
 const thinkingOf = (request: ChatCompletionRequest): Thinking | undefined => {

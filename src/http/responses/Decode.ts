@@ -1,23 +1,10 @@
 import { Effect } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
-import type {
-  ChatMessage,
-  GenerationRequest,
-  ResponseFormat,
-  Thinking,
-  ToolChoice as DomainChoice,
-  Tools
-} from "../../domain/Generation.js"
+import type { ChatMessage, GenerationRequest, ResponseFormat, Thinking, Tools } from "../../domain/Generation.js"
 import { samplingFrom } from "../../domain/Generation.js"
-import {
-  type Content,
-  type InputItem,
-  ResponseRequest,
-  strict,
-  type TextFormat,
-  type ToolChoice
-} from "../../domain/Responses.js"
+import { type Content, type InputItem, ResponseRequest, strict, type TextFormat } from "../../domain/Responses.js"
 import { bodyAs } from "../Body.js"
+import { toolsFrom } from "../ToolChoice.js"
 
 /** OpenAI's Responses requests to the engine's, with the Responses API's field names in every error. */
 
@@ -82,54 +69,13 @@ export const messagesOf = (
     return messages
   })
 
-const EMPTY_PARAMETERS = { type: "object", properties: {} } as const
-
-const choiceOf = (choice: ToolChoice | undefined): DomainChoice =>
-  choice === undefined || choice === "auto"
-    ? { _tag: "Auto" }
-    : choice === "none"
-    ? { _tag: "None" }
-    : choice === "required"
-    ? { _tag: "Required" }
-    : { _tag: "Named", name: choice.name }
-
-/** `tools` and `tool_choice`: "auto" when tools are given; a named function must be one of them. */
+/** `tools` and `tool_choice`, checked as chat completions checks them. */
 const toolsOf = (request: ResponseRequest): Effect.Effect<Tools | undefined, InvalidRequest> =>
-  Effect.gen(function*() {
-    const tools = request.tools ?? []
-    const choice = request.tool_choice
-    if (tools.length === 0) {
-      if (choice !== undefined && choice !== "none" && choice !== "auto") {
-        return yield* Effect.fail(
-          invalid("tool_choice", "'tool_choice' asks for a tool call, but no 'tools' are given")
-        )
-      }
-      return undefined
-    }
-    const names = new Set<string>()
-    for (const [i, tool] of tools.entries()) {
-      if (names.has(tool.name)) {
-        return yield* Effect.fail(invalid(`tools.${i}.name`, `two tools are named '${tool.name}'`))
-      }
-      names.add(tool.name)
-    }
-    if (typeof choice === "object" && !names.has(choice.name)) {
-      return yield* Effect.fail(
-        invalid(
-          "tool_choice",
-          `'tool_choice' names '${choice.name}', which is not among the tools: ${[...names].join(", ")}`
-        )
-      )
-    }
-    return {
-      definitions: tools.map((tool) => ({
-        name: tool.name,
-        description: tool.description,
-        parameters: tool.parameters ?? EMPTY_PARAMETERS
-      })),
-      choice: choiceOf(choice),
-      parallel: request.parallel_tool_calls ?? true
-    }
+  toolsFrom({
+    tools: request.tools ?? [],
+    choice: request.tool_choice,
+    parallel: request.parallel_tool_calls,
+    namePath: (i) => `tools.${i}.name`
   })
 
 export const formatOf = (format: TextFormat | undefined): ResponseFormat | undefined =>
