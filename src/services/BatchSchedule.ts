@@ -33,6 +33,14 @@ export interface BatchSchedule {
   readonly leave: (sequence: unknown) => void
   /** decodes run and the tokens they carried, since the context was attached */
   readonly counts: () => BatchCounts
+  /**
+   * The context's `batching.dispatchSchedule`: when a step is handed over, its decode starts at
+   * once (a microtask later, after the step's last request), not on the next event-loop cycle. The
+   * default waits for everything the main thread has queued first (writing the last tokens to the
+   * clients, parsing requests): that work then runs while the decode runs on its worker, instead
+   * of before it. Unattached, the context's default.
+   */
+  readonly dispatch: (go: () => void) => void
 }
 
 export interface BatchCounts {
@@ -62,6 +70,7 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
   let timer: ReturnType<typeof setTimeout> | undefined
   let decodes = 0
   let tokens = 0
+  let attached = false
 
   const release = () => {
     if (timer !== undefined) clearTimeout(timer)
@@ -138,8 +147,10 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
           // counts stay at zero; the schedule still works
         }
       }
+      attached = true
       return true
     },
+    dispatch: (go) => attached ? queueMicrotask(go) : void setImmediate(go),
     leave: (sequence) => {
       const id = idOf(sequence)
       if (id !== undefined) expected.delete(id)

@@ -114,7 +114,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               model.createContext({
                 sequences: config.parallel,
                 contextSize,
-                threads
+                threads,
+                batching: { dispatchSchedule: batching.dispatch }
               }),
             catch: (cause) =>
               new ModelLoadFailed({ model: name, reason: `cannot create a context: ${describe(cause)}` })
