@@ -84,6 +84,11 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
       GENERATION_BUCKETS
     )
     const loads = registry.counter("shimmy_model_loads_total", "Models loaded", ["model"])
+    const evictions = registry.counter(
+      "shimmy_model_evictions_total",
+      "Idle models unloaded to make room for another (SHIMMY_MAX_LOADED_MODELS)",
+      ["model"]
+    )
     const loadSeconds = new Map<string, number>()
 
     /**
@@ -137,6 +142,8 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
         loads.series([model]).inc()
         loadSeconds.set(model, seconds)
       },
+      /** An idle model left memory to make room for another. */
+      evicted: (model: string) => evictions.series([model]).inc(),
       /** Everything, with the schedulers of the loaded models and the process's memory, as Prometheus text. */
       render: (schedulers: ReadonlyArray<SchedulerFacts>, memory: NodeJS.MemoryUsage) =>
         registry.render(gauges(schedulers, memory, loadSeconds))
