@@ -379,9 +379,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         )
       ),
       /** The models being loaded now, and since when. */
-      loading: Effect.sync(() =>
-        [...loading.entries()].map(([model, since]): LoadingModel => ({ model, since }))
-      ),
+      loading: Effect.sync(() => [...loading.entries()].map(([model, since]): LoadingModel => ({ model, since }))),
       /** The model slots (SHIMMY_MAX_LOADED_MODELS): the limit, those held, the requests waiting for one. */
       slots: slots.stats,
       /** The loaded model named, if it is in memory. */
