@@ -1,6 +1,9 @@
+import { Schema } from "effect"
 import * as fs from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
+import * as ModelsApi from "../../src/domain/ModelsApi.js"
+import * as SeedApi from "../../src/domain/SeedApi.js"
 import { freshDir } from "../support/env.js"
 import {
   counter,
@@ -38,6 +41,10 @@ beforeAll(async () => {
   base = server.url
 }, 60_000)
 
+// the wire Schemas describe what is sent, strictly (no field they do not know)
+const strictly = <A, I>(schema: Schema.Schema<A, I>, value: unknown) =>
+  Schema.decodeUnknownSync(schema, { onExcessProperty: "error" })(value)
+
 afterAll(async () => {
   await server?.close()
   fs.rmSync(dir, { recursive: true, force: true })
@@ -52,8 +59,12 @@ describe("load, list, unload", () => {
     expect(loaded.body.load_ms).toBeGreaterThanOrEqual(0)
     // SHIMMY_KEEP_ALIVE left infinite: it never expires
     expect(loaded.body.expires_at).toBeNull()
+    strictly(ModelsApi.LoadResponse, loaded.body)
 
     const { body } = await getJson(`${base}/api/models/loaded`)
+    strictly(ModelsApi.LoadedResponse, body)
+    strictly(SeedApi.HealthResponse, (await getJson(`${base}/api/health`)).body)
+    strictly(SeedApi.ModelsResponse, (await getJson(`${base}/api/models`)).body)
     const entry = body.models.find((m: { id: string }) => m.id === "tiny")
     expect(entry).toMatchObject({
       id: "tiny",
@@ -81,6 +92,7 @@ describe("load, list, unload", () => {
 
     const unloaded = await postJson(`${base}/api/models/unload`, { model: "tiny" })
     expect(unloaded).toMatchObject({ status: 200, body: { id: "tiny", status: "unloaded" } })
+    strictly(ModelsApi.UnloadResponse, unloaded.body)
     expect(await loadedNames(base)).not.toContain("tiny")
     expect((await getJson(`${base}/api/health`)).body.loaded_models).not.toContain("tiny")
     const twice = await postJson(`${base}/api/models/unload`, { model: "tiny" })
@@ -94,10 +106,9 @@ describe("load, list, unload", () => {
   })
 
   it("answers llama-server's router-mode /models/load and /models/unload", async () => {
-    expect(await postJson(`${base}/models/load`, { model: "random" })).toMatchObject({
-      status: 200,
-      body: { success: true }
-    })
+    const routed = await postJson(`${base}/models/load`, { model: "random" })
+    expect(routed).toMatchObject({ status: 200, body: { success: true } })
+    strictly(ModelsApi.RouterResponse, routed.body)
     expect(await loadedNames(base)).toContain("random")
     expect(await postJson(`${base}/models/unload`, { model: "random" })).toMatchObject({
       status: 200,
