@@ -118,7 +118,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         // the slot is the model's until it leaves memory (this scope closes) or its load fails
         // (a failed load stays in the map, its scope open, so the slot is given back here too)
         yield* Effect.addFinalizer(() => slots.release(name))
-        yield* slots.claim(name)
+        // the request that started this load claimed the slot; it is held still unless that
+        // request left before the load began
+        yield* slots.claim(name, { unbounded: true })
         yield* Effect.acquireRelease(
           Effect.sync(() => void loading.set(name, Date.now())),
           () => Effect.sync(() => void loading.delete(name))

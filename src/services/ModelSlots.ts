@@ -12,8 +12,12 @@ import { ServerBusy } from "../domain/Errors.js"
  * whichever finds room first loads, and the other waits for it to become idle.
  */
 export interface ModelSlots {
-  /** Makes sure `name` holds a slot (it may already): waits for room, evicting an idle model. */
-  readonly claim: (name: string) => Effect.Effect<void, ServerBusy>
+  /**
+   * Makes sure `name` holds a slot (it may already): waits for room, evicting an idle model.
+   * `unbounded`: the wait is not counted against the queue's limit (a load re-asserting the slot
+   * of the request that started it must not fail, or the failure would be remembered as its load's).
+   */
+  readonly claim: (name: string, options?: { readonly unbounded?: boolean }) => Effect.Effect<void, ServerBusy>
   /** `name` has left memory (or its load failed): its slot is free. Never waits. */
   readonly release: (name: string) => Effect.Effect<void>
   /** Something changed that may make room: a model became idle. Never waits. */
@@ -74,7 +78,7 @@ export const make = (options: SlotsOptions): Effect.Effect<ModelSlots> =>
         return "wait"
       }) satisfies Effect.Effect<Outcome>
 
-    const claim = (name: string) =>
+    const claim = (name: string, claimOptions: { readonly unbounded?: boolean } = {}) =>
       Effect.gen(function*() {
         let queued = false
         // an eviction that freed nothing (its model was let go elsewhere at the same time) is
@@ -87,7 +91,7 @@ export const make = (options: SlotsOptions): Effect.Effect<ModelSlots> =>
             if (outcome === "held") return
             if (outcome === "retry" && retries++ < 4) continue
             if (!queued) {
-              if (waiting >= options.maxQueue) {
+              if (waiting >= options.maxQueue && claimOptions.unbounded !== true) {
                 return yield* Effect.fail(
                   new ServerBusy({
                     model: name,
