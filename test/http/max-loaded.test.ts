@@ -126,6 +126,30 @@ describe("SHIMMY_MAX_LOADED_MODELS=1", () => {
     await expectSettled(base)
   })
 
+  it("a request that leaves while it waits for a slot is no longer counted, and loads nothing", async () => {
+    const base = one.url
+    const stream = await openStream(base, "slow")
+    const controller = new AbortController()
+    const gone = fetch(`${base}/api/generate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "q8", prompt: "Hello", max_tokens: 2 }),
+      signal: controller.signal
+    }).catch((e: unknown) => e)
+    expect(
+      await eventually(async () => (await getJson(`${base}/api/health`)).body.model_slots.waiting === 1)
+    ).toBe(true)
+    controller.abort()
+    expect(await gone).toBeInstanceOf(Error)
+    expect(
+      await eventually(async () => (await getJson(`${base}/api/health`)).body.model_slots.waiting === 0)
+    ).toBe(true)
+    await stream.stop()
+    await expectSettled(base)
+    // nothing took the slot the request had waited for: slow stays until something needs it
+    expect(await loadedNames(base)).toEqual(["slow"])
+  })
+
   it("two requests for two new models at once, nothing in use: both are answered", async () => {
     const base = one.url
     await postJson(`${base}/api/models/unload`, { model: "tiny" })
