@@ -97,6 +97,9 @@ describe("SHIMMY_MAX_LOADED_MODELS=1", () => {
     expect(
       await eventually(async () => (await getJson(`${base}/api/health`)).body.model_slots.waiting === 2)
     ).toBe(true)
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toContain("\nshimmy_model_slot_queue_depth 2\n")
+    expect(metrics).toContain("\nshimmy_model_slots_max 1\n")
 
     const seed = await generate(base, "q8")
     expect(seed.status).toBe(503)
