@@ -58,6 +58,13 @@ describe("SHIMMY_MAX_LOADED_MODELS=1", () => {
     expect(await counter(base, "shimmy_model_evictions_total", "tiny")).toBe(evictions + 1)
     expect(await loadedGauge(base)).toBe(1)
     expect((await getJson(`${base}/api/health`)).body.model_slots).toEqual({ max: 1, used: 1, waiting: 0 })
+    // an evicted model loads again when asked for: a second load, and the other one evicted
+    const loads = await counter(base, "shimmy_model_loads_total", "tiny")
+    expect((await generate(base, "tiny")).status).toBe(200)
+    expect(await counter(base, "shimmy_model_loads_total", "tiny")).toBe(loads + 1)
+    expect(await counter(base, "shimmy_model_evictions_total", "random")).toBe(1)
+    expect(await loadedNames(base)).toEqual(["tiny"])
+    expect(await loadedGauge(base)).toBe(1)
     await expectSettled(base)
   })
 
