@@ -83,7 +83,8 @@ export const openStream = async (base: string, model: string, maxTokens = 2000) 
   const response = await fetch(`${base}/api/generate`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt: "Once upon a time", max_tokens: maxTokens, stream: true }),
+    // greedy: the synthetic model's end-of-text logit is zero, never the largest, so it runs to max_tokens
+    body: JSON.stringify({ model, prompt: "Once upon a time", max_tokens: maxTokens, temperature: 0, stream: true }),
     signal: controller.signal
   })
   expect(response.status).toBe(200)
