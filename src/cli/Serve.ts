@@ -51,6 +51,13 @@ const maxQueue = Options.integer("max-queue").pipe(
   Options.optional
 )
 
+const maxLoadedModels = Options.integer("max-loaded-models").pipe(
+  Options.withDescription(
+    "Models in memory at once; loading another unloads the least recently used idle one (env SHIMMY_MAX_LOADED_MODELS, default 0: no limit)"
+  ),
+  Options.optional
+)
+
 const apiKey = Options.redacted("api-key").pipe(
   Options.withDescription(
     "Require this key (Authorization: Bearer, x-api-key, or ?api_key= on WebSockets) (env SHIMMY_API_KEY)"
@@ -148,6 +155,7 @@ const options = {
   threads,
   parallel,
   maxQueue,
+  maxLoadedModels,
   apiKey,
   corsOrigins,
   maxBodyBytes,
@@ -161,7 +169,8 @@ const liveOf = (o: ServeOptions) =>
   liveWith({
     ...configOverrides(o),
     ...(Option.isSome(o.parallel) ? { parallel: o.parallel.value } : {}),
-    ...(Option.isSome(o.maxQueue) ? { maxQueue: o.maxQueue.value } : {})
+    ...(Option.isSome(o.maxQueue) ? { maxQueue: o.maxQueue.value } : {}),
+    ...(Option.isSome(o.maxLoadedModels) ? { maxLoadedModels: o.maxLoadedModels.value } : {})
   })
 
 const serverConfigOf = (o: ServeOptions): Partial<ServerConfigShape> => ({
@@ -175,6 +184,7 @@ export const serveCommand = Command.make("serve", options, (o) =>
   Effect.gen(function*() {
     yield* checkRange("parallel", o.parallel, 1, 64)
     yield* checkRange("max-queue", o.maxQueue, 0, Number.MAX_SAFE_INTEGER)
+    yield* checkRange("max-loaded-models", o.maxLoadedModels, 0, Number.MAX_SAFE_INTEGER)
     yield* checkRange("max-body-bytes", Option.some(o.maxBodyBytes), 1, Number.MAX_SAFE_INTEGER)
     if (Option.isSome(o.apiKey) && !isUsableKey(o.apiKey.value)) {
       return yield* Effect.fail(

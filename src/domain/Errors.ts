@@ -51,14 +51,20 @@ export class GenerationFailed extends Schema.TaggedError<GenerationFailed>()("Ge
   }
 }
 
-/** Every sequence is busy and the wait queue is full. */
+/**
+ * Every sequence is busy and the wait queue is full; or, with `slots`, every model slot
+ * (SHIMMY_MAX_LOADED_MODELS) is taken by a model in use and the queue for a slot is full.
+ */
 export class ServerBusy extends Schema.TaggedError<ServerBusy>()("ServerBusy", {
   model: Schema.String,
   queued: Schema.Number,
-  retryAfterSeconds: Schema.Number
+  retryAfterSeconds: Schema.Number,
+  slots: Schema.optional(Schema.Number)
 }) {
   override get message() {
-    return `All sequences of '${this.model}' are busy and ${this.queued} requests are already waiting`
+    return this.slots !== undefined
+      ? `'${this.model}' cannot be loaded now: all ${this.slots} model slots (SHIMMY_MAX_LOADED_MODELS) are taken by models in use and ${this.queued} requests are already waiting for one`
+      : `All sequences of '${this.model}' are busy and ${this.queued} requests are already waiting`
   }
 }
 

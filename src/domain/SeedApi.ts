@@ -30,7 +30,12 @@ export class GenerateRequest extends Schema.Class<GenerateRequest>("GenerateRequ
   stop: Schema.optional(StopStrings),
   repeat_penalty: Schema.optional(RepeatPenalty),
   presence_penalty: Schema.optional(Penalty),
-  frequency_penalty: Schema.optional(Penalty)
+  frequency_penalty: Schema.optional(Penalty),
+  /**
+   * how long the model stays loaded after this request, as Ollama takes it: "5m", seconds,
+   * negative for good, 0 to unload it when the request ends; left out: SHIMMY_KEEP_ALIVE
+   */
+  keep_alive: Schema.optional(Schema.Union(Schema.String, Schema.Number))
 }) {}
 
 /** The sampling a seed API request asks for (HTTP, WebSocket and the CLI alike). */
@@ -95,7 +100,9 @@ export const ModelEntry = Schema.Struct({
   guarded: Schema.Boolean,
   reason: Schema.optional(Schema.String),
   source: Schema.String,
-  loaded: Schema.Boolean
+  loaded: Schema.Boolean,
+  /** whether it is being loaded right now */
+  loading: Schema.Boolean
 })
 export const ModelsResponse = Schema.Struct({ models: Schema.Array(ModelEntry) })
 export type ModelsResponse = typeof ModelsResponse.Type
@@ -123,6 +130,10 @@ export const HealthResponse = Schema.Struct({
   version: Schema.String,
   models_available: Schema.Number,
   loaded_models: Schema.Array(Schema.String),
+  /** models being loaded now, and since when (ISO 8601) */
+  loading: Schema.Array(Schema.Struct({ model: Schema.String, since: Schema.String, elapsed_ms: Schema.Number })),
+  /** SHIMMY_MAX_LOADED_MODELS: the limit (null: none), slots held (loading models too), requests waiting for one */
+  model_slots: Schema.Struct({ max: Schema.NullOr(Schema.Number), used: Schema.Number, waiting: Schema.Number }),
   sequences: Sequences,
   /** what llama.cpp runs on, once it has loaded */
   runtime: Schema.optional(Schema.Struct({

@@ -14,6 +14,7 @@ import { requestUrl } from "./RequestUrl.js"
 import * as Responses from "./responses/Endpoints.js"
 import * as ResponsesRender from "./responses/Render.js"
 import * as Seed from "./seed/Endpoints.js"
+import * as Lifecycle from "./seed/Lifecycle.js"
 import * as SeedRender from "./seed/Render.js"
 import { untilDeadline } from "./Shutdown.js"
 
@@ -140,6 +141,7 @@ const ollamaAtRoot = Ollama.routes.filter((r) => !seedOwned.has(`${r.method} ${r
 export const mainTable: RouteTable = makeTable(
   [
     ...Seed.routes,
+    ...Lifecycle.routes,
     // Anthropic's SDK lists models on OpenAI's path
     ...OpenAi.routes.map(Anthropic.withAnthropicModels),
     ...Responses.routes,

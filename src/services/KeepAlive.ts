@@ -56,6 +56,8 @@ interface State {
   keepAlive: Duration.Duration
   expiresAt: number | undefined
   timer: Fiber.RuntimeFiber<void> | undefined
+  /** when a use last began or ended (epoch ms): the order in which idle models are evicted */
+  lastUsed: number
 }
 
 export interface KeepAlive {
@@ -71,6 +73,20 @@ export interface KeepAlive {
    */
   readonly keep: (name: string, keepAlive: Duration.Duration) => Effect.Effect<boolean>
   readonly expiry: (name: string) => Effect.Effect<Expiry>
+  /** When a use of `name` last began or ended (epoch ms), if it has had one since it was loaded. */
+  readonly lastUsed: (name: string) => Effect.Effect<number | undefined>
+  /**
+   * Unloads `name` now if it has no users (a model that makes room for another); returns whether
+   * it did. A model in use is left alone: eviction never cuts a generation short.
+   */
+  readonly evictIfIdle: (name: string) => Effect.Effect<boolean>
+  /** Whether `name` has no users now (a model never used counts as idle). */
+  readonly isIdle: (name: string) => Effect.Effect<boolean>
+}
+
+export interface KeepAliveOptions {
+  /** called (under the lock, so it must not wait on it) whenever a model's last use ends */
+  readonly onIdle?: (name: string) => Effect.Effect<void>
 }
 
 /**
@@ -79,7 +95,8 @@ export interface KeepAlive {
  */
 export const make = (
   defaultKeepAlive: Duration.Duration,
-  unload: (name: string) => Effect.Effect<void>
+  unload: (name: string) => Effect.Effect<void>,
+  options: KeepAliveOptions = {}
 ): Effect.Effect<KeepAlive, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
@@ -90,7 +107,13 @@ export const make = (
     const stateOf = (name: string): State => {
       const found = states.get(name)
       if (found !== undefined) return found
-      const made: State = { users: 0, keepAlive: defaultKeepAlive, expiresAt: undefined, timer: undefined }
+      const made: State = {
+        users: 0,
+        keepAlive: defaultKeepAlive,
+        expiresAt: undefined,
+        timer: undefined,
+        lastUsed: Date.now()
+      }
       states.set(name, made)
       return made
     }
@@ -144,6 +167,7 @@ export const make = (
           lock.withPermits(1)(Effect.gen(function*() {
             const state = stateOf(name)
             state.users++
+            state.lastUsed = Date.now()
             if (keepAlive !== undefined) state.keepAlive = keepAlive
             yield* cancelTimer(state)
           }))
@@ -153,7 +177,9 @@ export const make = (
           lock.withPermits(1)(Effect.suspend(() => {
             const state = stateOf(name)
             state.users--
-            return state.users > 0 ? Effect.void : Effect.asVoid(idle(name, state))
+            state.lastUsed = Date.now()
+            if (state.users > 0) return Effect.void
+            return Effect.zipRight(idle(name, state), options.onIdle?.(name) ?? Effect.void)
           }))
         )
       })
@@ -173,5 +199,19 @@ export const make = (
         return state.expiresAt === undefined ? { _tag: "Never" } : { _tag: "At", millis: state.expiresAt }
       })
 
-    return { use, keep, expiry } satisfies KeepAlive
+    const lastUsed = (name: string) => Effect.sync(() => states.get(name)?.lastUsed)
+
+    const evictIfIdle = (name: string) =>
+      lock.withPermits(1)(Effect.suspend(() => {
+        const state = states.get(name)
+        if (state !== undefined && state.users > 0) return Effect.succeed(false)
+        return Effect.as(
+          state === undefined ? Effect.suspend(() => unload(name)) : unloadNow(name, state),
+          true
+        )
+      }))
+
+    const isIdle = (name: string) => Effect.sync(() => (states.get(name)?.users ?? 0) === 0)
+
+    return { use, keep, expiry, lastUsed, evictIfIdle, isIdle } satisfies KeepAlive
   })

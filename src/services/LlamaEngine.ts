@@ -1,4 +1,4 @@
-import { Duration, Effect, Mailbox, Option, RcMap, Stream } from "effect"
+import { Duration, Effect, Exit, Mailbox, Option, RcMap, Stream } from "effect"
 import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
 import * as BatchSchedule from "./BatchSchedule.js"
@@ -12,6 +12,7 @@ import type { LoadedModel } from "./LoadedModel.js"
 import { Metrics } from "./Metrics.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
+import * as ModelSlots from "./ModelSlots.js"
 import { makeNativeGarbage, NATIVE_GARBAGE_BUDGET, samplerGarbage } from "./NativeGarbage.js"
 import * as Prompt from "./Prompt.js"
 import { guardSampling } from "./SamplerGuard.js"
@@ -41,7 +42,17 @@ export interface ResidentModel {
   readonly vramBytes: number
   readonly contextSize: number
   readonly loadMillis: number
+  /** when its load finished (epoch ms) */
+  readonly loadedAt: number
+  /** when a use of it last began or ended (epoch ms) */
+  readonly lastUsed: number | undefined
   readonly expiry: KeepAlive.Expiry
+}
+
+/** A model being loaded now (its probe, weights and context), since when (epoch ms). */
+export interface LoadingModel {
+  readonly model: string
+  readonly since: number
 }
 
 // a vocabulary's size where the model's metadata does not tell it
@@ -73,13 +84,47 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const metrics = yield* Metrics
     // the schedulers of the loaded models, for `stats`; an entry lives as long as its model
     const schedulers = new Map<string, Effect.Effect<SchedulerStats>>()
-    const resident = new Map<string, Omit<ResidentModel, "expiry">>()
+    const resident = new Map<string, Omit<ResidentModel, "expiry" | "lastUsed">>()
+    // models whose load has begun and not ended, with when it began
+    const loading = new Map<string, number>()
     // what else holds a loaded model (embedding contexts) lets go of it before it unloads
     const unloadHooks: Array<(name: string) => Effect.Effect<void>> = []
     const garbage = makeNativeGarbage(NATIVE_GARBAGE_BUDGET)
 
+    // idle models in memory, least recently used first: the order in which they make room
+    const idleModels: Effect.Effect<ReadonlyArray<string>> = Effect.suspend(() =>
+      Effect.forEach([...resident.keys()], (model) =>
+        Effect.map(
+          Effect.all([keepAlive.isIdle(model), keepAlive.lastUsed(model)]),
+          ([idle, at]) => ({ model, idle, at: at ?? 0 })
+        ))
+    ).pipe(Effect.map((all) => all.filter((m) => m.idle).sort((a, b) => a.at - b.at).map((m) => m.model)))
+    const slots: ModelSlots.ModelSlots = yield* ModelSlots.make({
+      max: config.maxLoadedModels,
+      maxQueue: config.maxQueue,
+      idleModels,
+      evict: (model): Effect.Effect<boolean> =>
+        Effect.tap(Effect.suspend(() => keepAlive.evictIfIdle(model)), (evicted) =>
+          evicted
+            ? Effect.zipRight(
+              Effect.sync(() => metrics.evicted(model)),
+              Effect.logInfo(`unloaded '${model}' to make room (SHIMMY_MAX_LOADED_MODELS=${config.maxLoadedModels})`)
+            )
+            : Effect.void)
+    })
+
     const load = (name: string) =>
       Effect.gen(function*() {
+        // the slot is the model's until it leaves memory (this scope closes) or its load fails
+        // (a failed load stays in the map, its scope open, so the slot is given back here too)
+        yield* Effect.addFinalizer(() => slots.release(name))
+        // the request that started this load claimed the slot; it is held still unless that
+        // request left before the load began
+        yield* slots.claim(name, { unbounded: true })
+        yield* Effect.acquireRelease(
+          Effect.sync(() => void loading.set(name, Date.now())),
+          () => Effect.sync(() => void loading.delete(name))
+        )
         const registered = yield* registry.resolve(name)
         if (registered.info.status === "unusable") {
           return yield* Effect.fail(new ModelLoadFailed({ model: name, reason: registered.info.reason ?? "unusable" }))
@@ -157,12 +202,14 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               // llama.cpp offloads whole layers; a model with every layer on the GPU has its weights there
               vramBytes: model.gpuLayers === 0 ? 0 : sizeBytes,
               contextSize,
-              loadMillis
+              loadMillis,
+              loadedAt: Date.now()
             })
           ),
           () => Effect.sync(() => void resident.delete(registered.info.name))
         )
         yield* Effect.sync(() => metrics.loaded(registered.info.name, (Date.now() - started) / 1000))
+        yield* Effect.sync(() => void loading.delete(name))
 
         return {
           registered,
@@ -176,17 +223,22 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           sequence,
           free: Effect.map(pool.stats, (p) => p.free)
         } satisfies LoadedModel
-      }).pipe(Effect.withSpan("LlamaEngine.load", { attributes: { model: name } }))
+      }).pipe(
+        Effect.tapErrorCause(() => Effect.zipRight(Effect.sync(() => void loading.delete(name)), slots.release(name))),
+        Effect.withSpan("LlamaEngine.load", { attributes: { model: name } })
+      )
 
     // models stay in the map until the keep-alive (below) takes them out
     const models = yield* RcMap.make({ lookup: load, idleTimeToLive: Duration.infinity })
-    const keepAlive = yield* KeepAlive.make(
+    const keepAlive: KeepAlive.KeepAlive = yield* KeepAlive.make(
       config.modelIdleTimeout,
       (name) =>
         Effect.zipRight(
           Effect.forEach(unloadHooks, (hook) => hook(name), { discard: true }),
           RcMap.invalidate(models, name)
-        ).pipe(Effect.withSpan("LlamaEngine.unload", { attributes: { model: name } }))
+        ).pipe(Effect.withSpan("LlamaEngine.unload", { attributes: { model: name } })),
+      // a model whose last use ended may make room for a request waiting for a slot
+      { onIdle: () => slots.changed }
     )
 
     /**
@@ -197,8 +249,17 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
     const acquire = Effect.fn("LlamaEngine.acquire")(function*(name: string, keep?: Duration.Duration) {
       const registered = yield* registry.resolve(name)
       // the use is marked first, so its end is seen after the map's hold is let go
-      yield* keepAlive.use(registered.info.name, keep)
-      return yield* RcMap.get(models, registered.info.name)
+      const key = registered.info.name
+      yield* keepAlive.use(key, keep)
+      // a slot first (it may wait, or fail with ServerBusy), outside the map, so that what a full
+      // queue answers is not remembered as the model's load failing
+      return yield* Effect.zipRight(slots.claim(key), RcMap.get(models, key)).pipe(
+        // a claim whose load never began (interrupted, or the map remembers a failed load) is
+        // given back; a load that began gives it back itself
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit) || resident.has(key) || loading.has(key) ? Effect.void : slots.release(key)
+        )
+      )
     })
 
     /** A loaded model held for the scope without counting as a use (what lives beside it: an embedding context). */
@@ -313,11 +374,33 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
       resident: Effect.suspend(() =>
         Effect.forEach(
           [...resident.values()],
-          (r) => Effect.map(keepAlive.expiry(r.model), (expiry): ResidentModel => ({ ...r, expiry }))
+          (r) =>
+            Effect.map(
+              Effect.all([keepAlive.expiry(r.model), keepAlive.lastUsed(r.model)]),
+              ([expiry, lastUsed]): ResidentModel => ({ ...r, expiry, lastUsed })
+            )
         )
       ),
+      /** The models being loaded now, and since when. */
+      loading: Effect.sync(() => [...loading.entries()].map(([model, since]): LoadingModel => ({ model, since }))),
+      /** The model slots (SHIMMY_MAX_LOADED_MODELS): the limit, those held, the requests waiting for one. */
+      slots: slots.stats,
       /** The loaded model named, if it is in memory. */
       residentOf: (name: string) => Effect.sync(() => Option.fromNullable(resident.get(name))),
+      /**
+       * Unloads a model now if no request uses it, else when its last use ends. Unlike `unload` it
+       * tells which happened and whether it was in memory at all: "unloaded" (gone now),
+       * "unloading" (in use; leaves when its last use ends), "not_loaded".
+       */
+      unloadNamed: (name: string) =>
+        Effect.flatMap(registry.resolve(name), (registered) => {
+          const key = registered.info.name
+          if (!resident.has(key) && !loading.has(key)) return Effect.succeed("not_loaded" as const)
+          return Effect.map(
+            keepAlive.keep(key, Duration.zero),
+            (now) => now ? "unloaded" as const : "unloading" as const
+          )
+        }),
       /** How long a model stays loaded after a request that says nothing of it (SHIMMY_KEEP_ALIVE). */
       defaultKeepAlive: config.modelIdleTimeout,
       /** Runs `hook` before a model is unloaded, so what holds it lets go. */

@@ -34,6 +34,14 @@ export interface SchedulerFacts {
   readonly decodedTokens: number
 }
 
+/** Models loading and the wait for a model slot (SHIMMY_MAX_LOADED_MODELS), at scrape time. */
+export interface SlotFacts {
+  readonly loading: number
+  /** the limit; 0 for none */
+  readonly max: number
+  readonly waiting: number
+}
+
 const METHODS: ReadonlySet<string> = new Set(["GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH"])
 
 export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
@@ -84,6 +92,11 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
       GENERATION_BUCKETS
     )
     const loads = registry.counter("shimmy_model_loads_total", "Models loaded", ["model"])
+    const evictions = registry.counter(
+      "shimmy_model_evictions_total",
+      "Idle models unloaded to make room for another (SHIMMY_MAX_LOADED_MODELS)",
+      ["model"]
+    )
     const loadSeconds = new Map<string, number>()
 
     /**
@@ -137,9 +150,11 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
         loads.series([model]).inc()
         loadSeconds.set(model, seconds)
       },
+      /** An idle model left memory to make room for another. */
+      evicted: (model: string) => evictions.series([model]).inc(),
       /** Everything, with the schedulers of the loaded models and the process's memory, as Prometheus text. */
-      render: (schedulers: ReadonlyArray<SchedulerFacts>, memory: NodeJS.MemoryUsage) =>
-        registry.render(gauges(schedulers, memory, loadSeconds))
+      render: (schedulers: ReadonlyArray<SchedulerFacts>, memory: NodeJS.MemoryUsage, slots?: SlotFacts) =>
+        registry.render([...gauges(schedulers, memory, loadSeconds), ...(slots === undefined ? [] : slotGauges(slots))])
     } as const
   }
 }) {}
@@ -157,6 +172,27 @@ const perModel = (
   samples: schedulers.map((s) => ({ labels: [s.model], value: pick(s) })),
   ...(type !== undefined ? { type } : {})
 })
+
+const slotGauges = (slots: SlotFacts): ReadonlyArray<GaugeFamily> => [
+  {
+    name: "shimmy_models_loading",
+    help: "Models being loaded now",
+    labelNames: [],
+    samples: [{ labels: [], value: slots.loading }]
+  },
+  {
+    name: "shimmy_model_slots_max",
+    help: "Models allowed in memory at once (SHIMMY_MAX_LOADED_MODELS; 0: no limit)",
+    labelNames: [],
+    samples: [{ labels: [], value: slots.max }]
+  },
+  {
+    name: "shimmy_model_slot_queue_depth",
+    help: "Requests waiting for a model slot (every model in memory in use)",
+    labelNames: [],
+    samples: [{ labels: [], value: slots.waiting }]
+  }
+]
 
 const gauges = (
   schedulers: ReadonlyArray<SchedulerFacts>,

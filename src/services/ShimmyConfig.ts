@@ -33,6 +33,14 @@ export const settings = {
     Config.validate({ message: "SHIMMY_MAX_QUEUE must be at least 0", validation: (n) => n >= 0 }),
     Config.withDefault(64)
   ),
+  // 0: no limit (see ShimmyConfigShape.maxLoadedModels)
+  maxLoadedModels: Config.integer("SHIMMY_MAX_LOADED_MODELS").pipe(
+    Config.validate({
+      message: "SHIMMY_MAX_LOADED_MODELS must be at least 0 (0: no limit)",
+      validation: (n) => n >= 0
+    }),
+    Config.withDefault(0)
+  ),
   gpu: Config.literal("auto", "cuda", "vulkan", "metal", "off")("SHIMMY_GPU").pipe(Config.withDefault("auto" as const)),
   // SHIMMY_KEEP_ALIVE in Ollama's words ("5m", "-1"), else SHIMMY_MODEL_IDLE_TIMEOUT ("5 minutes");
   // a value that is set but wrong is an error, never passed over
@@ -90,6 +98,13 @@ export interface ShimmyConfigShape {
   readonly contextSize: number
   /** requests that may wait for a sequence before new ones get `ServerBusy` */
   readonly maxQueue: number
+  /**
+   * models in memory at once; loading one more evicts the least recently used idle one, and a
+   * request that needs a slot while every model in memory is in use waits (up to `maxQueue`).
+   * 0 (the default): no limit, as before the setting existed: a count is the wrong measure of
+   * memory for models from 1 MB to 40 GB, so the default leaves it to the keep-alive
+   */
+  readonly maxLoadedModels: number
   /** `auto`: node-llama-cpp's detection among its prebuilt binaries (CUDA, Vulkan, Metal), else the CPU */
   readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
   /**

@@ -18,6 +18,7 @@ export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}): ShimmyCo
   parallel: 2,
   contextSize: 2048,
   maxQueue: 8,
+  maxLoadedModels: 0,
   gpu: "off",
   modelIdleTimeout: Duration.infinity,
   huggingFaceCache: "/nonexistent/hf",

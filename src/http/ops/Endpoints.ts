@@ -18,7 +18,12 @@ const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 const metrics = Effect.gen(function*() {
   const registry = yield* Metrics
   const engine = yield* LlamaEngine
-  const text = registry.render(yield* engine.stats, process.memoryUsage())
+  const slots = yield* engine.slots
+  const text = registry.render(yield* engine.stats, process.memoryUsage(), {
+    loading: (yield* engine.loading).length,
+    max: slots.max,
+    waiting: slots.waiting
+  })
   return HttpServerResponse.text(text, { contentType: PROMETHEUS_TEXT })
 })
 

@@ -19,7 +19,7 @@ const generate = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* HttpServerRequest.HttpServerRequest
   const body = yield* Effect.flatMap(jsonBody, decodeGenerate)
-  const events = engine.generate(generationOf(body))
+  const events = engine.generate(yield* generationOf(body))
   if (!body.stream) return HttpServerResponse.unsafeJson(Render.json(yield* collect(body.model, events)))
   // errors before the first token still get their status code; later ones become an event
   const where = { method: request.method, path: requestUrl(request).pathname }
@@ -31,7 +31,8 @@ const models = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   // models in memory are those with a scheduler (a failed or unfinished load has none)
   const loaded = new Set((yield* engine.stats).map((s) => s.model))
-  return HttpServerResponse.unsafeJson(Render.models(yield* registry.list, loaded))
+  const loading = new Set((yield* engine.loading).map((l) => l.model))
+  return HttpServerResponse.unsafeJson(Render.models(yield* registry.list, loaded, loading))
 })
 
 const health = Effect.gen(function*() {
@@ -44,13 +45,16 @@ const health = Effect.gen(function*() {
     models: yield* registry.list,
     memory: process.memoryUsage(),
     uptimeSeconds: Math.round(process.uptime()),
-    version: VERSION
+    version: VERSION,
+    loading: yield* engine.loading,
+    slots: yield* engine.slots,
+    now: Date.now()
   }))
 })
 
 const socket = WebSocket.endpoint({
   dialect: Render.dialect,
-  decode: (json) => Effect.map(decodeGenerate(json), generationOf),
+  decode: (json) => Effect.flatMap(decodeGenerate(json), generationOf),
   frames: Render.frames
 })
 

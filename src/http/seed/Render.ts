@@ -11,8 +11,9 @@ import type {
   SocketFrame
 } from "../../domain/SeedApi.js"
 import { formatBytes } from "../../Format.js"
-import type { SchedulerStats } from "../../services/LlamaEngine.js"
+import type { LoadingModel, SchedulerStats } from "../../services/LlamaEngine.js"
 import type { Backend } from "../../services/LlamaRuntime.js"
+import type { SlotStats } from "../../services/ModelSlots.js"
 import type { Dialect } from "../Dialect.js"
 import type { ErrorReply } from "../Reply.js"
 
@@ -56,7 +57,11 @@ const describeModel = (m: ModelInfo): string => {
   return m.status === "ok" ? what : `${what} (${m.status}${m.reason !== undefined ? `: ${m.reason}` : ""})`
 }
 
-export const models = (list: ReadonlyArray<ModelInfo>, loaded: ReadonlySet<string>): ModelsResponse => ({
+export const models = (
+  list: ReadonlyArray<ModelInfo>,
+  loaded: ReadonlySet<string>,
+  loading: ReadonlySet<string> = new Set()
+): ModelsResponse => ({
   models: list.map((m) => ({
     id: m.name,
     name: m.displayName ?? m.name,
@@ -71,7 +76,8 @@ export const models = (list: ReadonlyArray<ModelInfo>, loaded: ReadonlySet<strin
     guarded: m.status === "guarded",
     ...(m.reason !== undefined ? { reason: m.reason } : {}),
     source: m.source,
-    loaded: loaded.has(m.name)
+    loaded: loaded.has(m.name),
+    loading: loading.has(m.name)
   }))
 })
 
@@ -82,13 +88,17 @@ export interface HealthFacts {
   readonly memory: NodeJS.MemoryUsage
   readonly uptimeSeconds: number
   readonly version: string
+  readonly loading: ReadonlyArray<LoadingModel>
+  readonly slots: SlotStats
+  /** now, epoch ms */
+  readonly now: number
 }
 
 /** What a caller without the required API key learns from `/api/health`. */
 export const publicHealth: PublicHealth = { status: "healthy" }
 
 export const health = (
-  { backend, memory, models, schedulers, uptimeSeconds, version }: HealthFacts
+  { backend, loading, memory, models, now, schedulers, slots, uptimeSeconds, version }: HealthFacts
 ): HealthResponse => {
   const sum = (pick: (s: SchedulerStats) => number) => schedulers.reduce((n, s) => n + pick(s), 0)
   return {
@@ -109,6 +119,12 @@ export const health = (
     version,
     models_available: models.filter((m) => m.status !== "unusable").length,
     loaded_models: schedulers.map((s) => s.model),
+    loading: loading.map((l) => ({
+      model: l.model,
+      since: new Date(l.since).toISOString(),
+      elapsed_ms: Math.max(0, now - l.since)
+    })),
+    model_slots: { max: slots.max === 0 ? null : slots.max, used: slots.used, waiting: slots.waiting },
     // what clients wait for: every loaded model's sequences, the free ones, the queued requests
     sequences: { total: sum((s) => s.sequences), free: sum((s) => s.free), queued: sum((s) => s.queued) },
     ...Option.match(backend, {
