@@ -1,4 +1,5 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
 import { Metrics } from "../services/Metrics.js"
@@ -53,6 +54,31 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
   return sent
 }
 
+/** Host names that only ever mean this machine: a DNS name cannot be made to point there by a page. */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"])
+
+/** The address and port a connection arrived on, as a `Host` header names them (`[::1]:11435`). */
+const boundHost = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+  const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
+  const address = socket.localAddress
+  if (address === undefined || socket.localPort === undefined) return undefined
+  return `${address.includes(":") ? `[${address}]` : address}:${socket.localPort}`
+}
+
+/**
+ * A page this server served itself (the playground at `/`): browsers send `Origin` on its POSTs.
+ * Same origin is `Origin` = `http://<Host>`, trusted only where the Host cannot be an attacker's
+ * name: a loopback name or address, or the exact address the connection arrived on. Otherwise a
+ * DNS rebinding page (evil.example resolving to 127.0.0.1: `Origin: http://evil.example:11435`,
+ * `Host: evil.example:11435`) would pass as same-origin.
+ */
+const sameOrigin = (request: HttpServerRequest.HttpServerRequest, origin: string): boolean => {
+  const host = request.headers["host"]?.trim().toLowerCase()
+  if (host === undefined || origin.toLowerCase() !== `http://${host}`) return false
+  const name = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host)?.[1]
+  return (name !== undefined && LOOPBACK_HOSTS.has(name)) || host === boundHost(request)
+}
+
 const PREFLIGHT_MAX_AGE = "600"
 
 const CLIENT_CLOSED = 499
@@ -100,6 +126,8 @@ const admitted = <E, R>(
     const origin = request.headers["origin"]
     const anyOrigin = config.corsOrigins.includes("*")
     const originAllowed = origin !== undefined && (anyOrigin || config.corsOrigins.includes(origin))
+    // the server's own page needs no CORS headers: the browser reads its answers anyway
+    const ownPage = origin !== undefined && !originAllowed && sameOrigin(request, origin)
 
     // only an allowed origin learns anything: browsers hide the answer from every other one
     const cors: Record<string, string> = originAllowed
@@ -117,10 +145,10 @@ const admitted = <E, R>(
 
     // a browser page from another origin: refused outright rather than left to the browser,
     // since browsers enforce nothing on WebSockets and still send "simple" POSTs
-    if (origin !== undefined && !originAllowed) return yield* refuse(new OriginNotAllowed({ origin }))
+    if (origin !== undefined && !originAllowed && !ownPage) return yield* refuse(new OriginNotAllowed({ origin }))
 
     if (
-      origin !== undefined && request.method === "OPTIONS" &&
+      originAllowed && request.method === "OPTIONS" &&
       request.headers["access-control-request-method"] !== undefined
     ) {
       const asked = request.headers["access-control-request-headers"]
