@@ -13,6 +13,7 @@ import {
   ShuttingDown,
   Unauthorized
 } from "./Failures.js"
+import { publicRequest } from "./playground/Endpoints.js"
 import { type ErrorReply, replyFor } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import type { RouteTable } from "./Routes.js"
@@ -184,7 +185,8 @@ const admitted = <E, R>(
       const expected = digest(Redacted.value(config.apiKey.value).trim())
       const sent = credentials(request, url)
       if (!sent.some((key) => sameKey(expected, key))) {
-        if (!PUBLIC_PATHS.has(path)) {
+        // the playground's page asks for the key itself: it must load without one
+        if (!PUBLIC_PATHS.has(path) && !publicRequest(request, path)) {
           return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
         }
         anonymous = true

@@ -46,6 +46,13 @@ const wantsPage = (request: HttpServerRequest.HttpServerRequest) =>
   (request.headers["accept"] ?? "").toLowerCase().includes("text/html")
 
 /**
+ * The page and its files hold nothing secret and must load before the person has given the API
+ * key (the page asks for it on the first 401), so they are served without one.
+ */
+export const publicRequest = (request: HttpServerRequest.HttpServerRequest, path: string): boolean =>
+  request.method === "GET" && (path === "/" ? wantsPage(request) : ASSET_PATHS.has(path))
+
+/**
  * The main port's `GET /`: the page for a browser, and `other` (Ollama's "Ollama is running",
  * which Ollama's clients probe for) for everything else. Both vary by `Accept`.
  */
@@ -64,6 +71,8 @@ export const atRoot = (route: Route): Route =>
       summary: "The web playground for a browser (Accept: text/html), else \"Ollama is running\""
     }
     : route
+
+const ASSET_PATHS: ReadonlySet<string> = new Set(["/playground/app.js", "/playground/app.css"])
 
 export const routes: ReadonlyArray<Route> = [
   { method: "GET", path: "/playground/app.js", dialect, handler: serve("app.js"), summary: "The playground's script" },
