@@ -84,6 +84,23 @@ const send = async (page: Page, text: string) => {
   await page.keyboard.press("Enter")
 }
 
+/** The JSON bodies the page posts to `path`, as the browser sent them. */
+const postedTo = (page: Page, path: string): Array<any> => {
+  const bodies: Array<any> = []
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === path) bodies.push(JSON.parse(r.postData() ?? "null"))
+  })
+  return bodies
+}
+
+const waitForState = (page: Page, state: string) =>
+  page.waitForFunction(
+    (s: string, want: string) => document.querySelector(s)?.dataset.state === want,
+    {},
+    lastAnswer,
+    state
+  )
+
 const health = async () => (await (await fetch(`${server.url}/api/health`)).json()) as any
 
 /** The tokens the model's context has decoded so far (`shimmy_decoded_tokens_total`). */
@@ -205,6 +222,56 @@ describe("chat", () => {
     await page.browserContext().close()
   })
 
+  it("sends the system prompt and the parameters, and the conversation so far", async () => {
+    const { page, problems } = await open()
+    const bodies = postedTo(page, "/v1/chat/completions")
+    await pickModel(page, "stories260K")
+    await setField(page, "#system", "You tell stories.")
+    await setField(page, "#temperature", "0.3")
+    await setField(page, "#top-p", "0.5")
+    await setField(page, "#max-tokens", "5")
+    await setField(page, "#seed", "42")
+    await send(page, "Once upon a time")
+    await waitForState(page, "done")
+    await send(page, "And then?")
+    await page.waitForFunction(() => document.querySelectorAll("#messages article.assistant").length === 2)
+    await waitForState(page, "done")
+    expect(bodies).toHaveLength(2)
+    expect(bodies[0]).toMatchObject({
+      model: "stories260K",
+      stream: true,
+      stream_options: { include_usage: true },
+      temperature: 0.3,
+      top_p: 0.5,
+      max_tokens: 5,
+      seed: 42,
+      messages: [{ role: "system", content: "You tell stories." }, { role: "user", content: "Once upon a time" }]
+    })
+    const first = await page.$eval("#messages article.assistant .body", (el: any) => el.textContent as string)
+    expect(bodies[1].messages.map((m: any) => m.role)).toEqual(["system", "user", "assistant", "user"])
+    expect(bodies[1].messages[2].content).toBe(first)
+    expect(unexpected(problems)).toEqual([])
+    await page.browserContext().close()
+  })
+
+  it("raw-completion mode streams from /v1/completions with the text as the prompt", async () => {
+    const { page, problems } = await open()
+    const bodies = postedTo(page, "/v1/completions")
+    await pickModel(page, "llama-2-tiny-random")
+    await page.select("#mode", "completion")
+    expect(await page.$eval("#system", (el: any) => el.closest("[data-modes]").hidden)).toBe(true)
+    await setField(page, "#max-tokens", "12")
+    await send(page, "The quick brown fox")
+    await waitForState(page, "done")
+    expect(bodies).toEqual([expect.objectContaining({ prompt: "The quick brown fox", max_tokens: 12, stream: true })])
+    expect(bodies[0].messages).toBeUndefined()
+    const stats = await page.$eval(`${lastAnswer} .stats`, (el: any) => el.textContent as string)
+    expect(stats).toMatch(/12 tokens/)
+    expect(stats).toMatch(/finish: length/)
+    expect(unexpected(problems)).toEqual([])
+    await page.browserContext().close()
+  })
+
   it("Stop cancels the request: the server frees the sequence and stops generating", async () => {
     const { page, problems } = await open()
     await pickModel(page, "llama-2-tiny-random")
@@ -239,6 +306,17 @@ describe("chat", () => {
     expect(await page.$eval(`${lastAnswer} .body`, (el: any) => el.textContent)).toBe(shown)
     expect(await page.$eval("#send", (el: any) => el.disabled)).toBe(false)
     expect(await page.$eval("#stop", (el: any) => el.disabled)).toBe(true)
+
+    // Escape in the message box stops too
+    await send(page, "Once more")
+    await page.waitForFunction(() => document.querySelectorAll("#messages article.assistant").length === 2)
+    await page.waitForFunction(
+      (s: string) => (document.querySelector(`${s} .body`)?.textContent.length ?? 0) > 0,
+      {},
+      lastAnswer
+    )
+    await page.keyboard.press("Escape")
+    await waitForState(page, "stopped")
     expect(unexpected(problems)).toEqual([])
     await page.browserContext().close()
   })
@@ -389,7 +467,24 @@ describe("rendering and storage", () => {
 
   it("switches to the dark theme and keeps it", async () => {
     const { page, problems } = await open()
+    await page.evaluate(() => {
+      localStorage.setItem(
+        "shimmy.conversations",
+        JSON.stringify([{
+          id: "dark",
+          title: "Dark",
+          model: "stories260K",
+          updated: 1,
+          messages: [
+            { role: "user", content: "Show some code", mode: "chat" },
+            { role: "assistant", content: "Here is **code**:\n\n```ts\nconst x = 1\n```", mode: "chat" }
+          ]
+        }])
+      )
+    })
+    await page.reload({ waitUntil: "load" })
     await page.waitForSelector("#model option[value=\"stories260K\"]")
+    await page.waitForSelector(`${lastAnswer} pre code`)
     const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor as string)
     const light = await background()
     await page.click("#theme")

@@ -61,7 +61,8 @@ export const bodyFor = (model: string, settings: Settings, history: ReadonlyArra
       content: m.content
     }))
   ]
-  const tools = settings.tools.trim() !== "" ? json("Tools", settings.tools) : undefined
+  // tools belong to chat mode (its fields are hidden in the others)
+  const tools = settings.mode === "chat" && settings.tools.trim() !== "" ? json("Tools", settings.tools) : undefined
   if (tools !== undefined && !Array.isArray(tools)) throw new InvalidSettings("Tools must be a JSON array")
   const format = settings.mode === "json"
     ? {

@@ -2,6 +2,7 @@ import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@eff
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
+import type { IncomingMessage } from "node:http"
 import { Metrics } from "../services/Metrics.js"
 import { Anonymous } from "./Caller.js"
 import { errorResponse } from "./Dialect.js"
@@ -60,9 +61,10 @@ const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "
 
 /** The address and port a connection arrived on, as a `Host` header names them (`[::1]:11435`). */
 const boundHost = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
-  const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
-  const address = socket.localAddress
-  if (address === undefined || socket.localPort === undefined) return undefined
+  // a request that did not come through Node's server (a web handler) has no socket to ask
+  const socket = (NodeHttpServerRequest.toIncomingMessage(request) as Partial<IncomingMessage> | undefined)?.socket
+  const address = socket?.localAddress
+  if (socket === undefined || address === undefined || socket.localPort === undefined) return undefined
   return `${address.includes(":") ? `[${address}]` : address}:${socket.localPort}`
 }
 
