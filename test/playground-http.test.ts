@@ -1,10 +1,13 @@
 import { Option, Redacted } from "effect"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as http from "node:http"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { buildPlayground, PLAYGROUND_DIR } from "./support/browser.js"
+import { hermetic } from "./support/env.js"
 import { SHARED_MODELS } from "./support/models.js"
 import { type RunningServer, startServer } from "./support/server.js"
 
@@ -169,5 +172,50 @@ describe("with an API key", () => {
     expect((await raw(server.url, { path: "/v1/models", headers: { accept: "text/html" } })).status).toBe(401)
     const keyed = await raw(server.url, { path: "/v1/models", headers: { authorization: "Bearer sesame" } })
     expect(keyed.status).toBe(200)
+  })
+})
+
+describe("the CLI bundle (npm run build first)", () => {
+  it("serves the page from inside dist/cli/shimmy.js, with no dist/playground beside it", async () => {
+    const root = path.resolve(PLAYGROUND_DIR, "../..")
+    const built = path.join(root, "dist/cli/shimmy.js")
+    expect(await fs.stat(built).then(() => true, () => false), "run `npm run build` first").toBe(true)
+    // the bundle alone, in a tree of its own: only node-llama-cpp (external) comes from node_modules
+    const { cwd, env } = hermetic("playground")
+    const copy = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-playground-bundle-"))
+    await fs.mkdir(path.join(copy, "dist/cli"), { recursive: true })
+    await fs.copyFile(built, path.join(copy, "dist/cli/shimmy.js"))
+    await fs.symlink(path.join(root, "node_modules"), path.join(copy, "node_modules"))
+    const child = spawn(process.execPath, [
+      path.join(copy, "dist/cli/shimmy.js"),
+      "serve",
+      "--bind",
+      "127.0.0.1:0",
+      "--model-dirs",
+      MODELS[0]!
+    ], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let output = ""
+        child.stdout!.on("data", (d: Buffer) => {
+          output += d.toString()
+          const found = /listening on (http:\/\/\S+)/.exec(output)?.[1]
+          if (found !== undefined) resolve(found)
+        })
+        child.stderr!.on("data", (d: Buffer) => (output += d.toString()))
+        child.once("exit", (code) => reject(new Error(`shimmy serve exited (${code}) before listening:\n${output}`)))
+      })
+      const page = await raw(url, { headers: { accept: "text/html" } })
+      expect(page.status).toBe(200)
+      expect(page.body === await fs.readFile(path.join(PLAYGROUND_DIR, "index.html"), "utf8")).toBe(true)
+      const script = await raw(url, { path: "/playground/app.js" })
+      expect(script.status).toBe(200)
+      // compared without a diff of two large strings
+      expect(script.body === await fs.readFile(path.join(PLAYGROUND_DIR, "app.js"), "utf8"), "rebuild: npm run build")
+        .toBe(true)
+    } finally {
+      child.kill("SIGKILL")
+      await fs.rm(copy, { recursive: true, force: true })
+    }
   })
 })
