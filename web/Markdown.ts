@@ -46,8 +46,12 @@ const inlineRules: ReadonlyArray<InlineRule> = [
   { pattern: /(?<![\p{L}\p{N}])_(\S(?:[^_]*?\S)?)_(?![\p{L}\p{N}])/u, render: (m) => el("em", inline(m[1]!)) }
 ]
 
+const MAX_MARKED_LINE = 4_000
+
 /** Inline markup: the earliest match of any rule wins (the first rule on a tie), text in between stays text. */
 export const inline = (text: string): Array<Node> => {
+  // the rules backtrack: a line longer than any prose (a model repeating `*` for pages) stays text
+  if (text.length > MAX_MARKED_LINE) return [document.createTextNode(text)]
   const nodes: Array<Node> = []
   let rest = text
   while (rest.length > 0) {
