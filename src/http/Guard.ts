@@ -63,8 +63,10 @@ const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "
 const boundHost = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
   // a request that did not come through Node's server (a web handler) has no socket to ask
   const socket = (NodeHttpServerRequest.toIncomingMessage(request) as Partial<IncomingMessage> | undefined)?.socket
-  const address = socket?.localAddress
-  if (socket === undefined || address === undefined || socket.localPort === undefined) return undefined
+  const local = socket?.localAddress
+  if (socket === undefined || local === undefined || socket.localPort === undefined) return undefined
+  // on a dual-stack listener (`::`) an IPv4 connection arrives on `::ffff:a.b.c.d`; its Host says a.b.c.d
+  const address = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(local) ? local.slice(7) : local
   return `${address.includes(":") ? `[${address}]` : address}:${socket.localPort}`
 }
 
@@ -79,7 +81,10 @@ const sameOrigin = (request: HttpServerRequest.HttpServerRequest, origin: string
   const host = request.headers["host"]?.trim().toLowerCase()
   if (host === undefined || origin.toLowerCase() !== `http://${host}`) return false
   const name = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host)?.[1]
-  return (name !== undefined && LOOPBACK_HOSTS.has(name)) || host === boundHost(request)
+  if (name !== undefined && LOOPBACK_HOSTS.has(name)) return true
+  const bound = boundHost(request)
+  // a Host without a port means http's 80
+  return bound !== undefined && (host === bound || `${host}:80` === bound)
 }
 
 const PREFLIGHT_MAX_AGE = "600"
