@@ -107,6 +107,23 @@ describe("same origin on the bound address", () => {
   })
 })
 
+describe("same origin on a dual-stack listener", () => {
+  // bound to `::`, an IPv4 connection arrives on ::ffff:127.0.0.2, and its Host names 127.0.0.2
+  let server: Started
+  beforeAll(async () => {
+    server = await startServer({ modelPaths: MODELS, threads: 1 }, {}, { host: "::" })
+  })
+  afterAll(() => server?.close())
+
+  it("takes the IPv4 address the connection arrived on as the bound address", async () => {
+    const url = `http://127.0.0.2:${server.port}`
+    const host = `127.0.0.2:${server.port}`
+    expect((await post(url, host, `http://${host}`)).status).toBe(200)
+    const name = `rebound.example:${server.port}`
+    expect((await post(url, name, `http://${name}`)).status).toBe(403)
+  })
+})
+
 describe("GET /", () => {
   let server: Started
   beforeAll(async () => {

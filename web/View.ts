@@ -79,7 +79,8 @@ export const drawMessage = (
   } else {
     body.append(render(message.content))
   }
-  parts.push(body)
+  // a request refused before any text has nothing to show but its error
+  if (!(state === "error" && message.content === "")) parts.push(body)
   const calls = message.toolCalls ?? []
   if (calls.length > 0) {
     const details = element("details", { className: "tool-calls" }, [
