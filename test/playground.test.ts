@@ -355,7 +355,7 @@ describe("chat", () => {
     expect(reasoning.text.length).toBeGreaterThan(0)
     expect(unexpected(problems)).toEqual([])
     await page.browserContext().close()
-  })
+  }, 120_000)
 
   it("shows a forced tool call folded away, with its arguments", async () => {
     const { page, problems } = await open()
@@ -390,7 +390,7 @@ describe("chat", () => {
     expect(await page.$eval(`${lastAnswer} .stats`, (el: any) => el.textContent)).toMatch(/finish: tool_calls/)
     expect(unexpected(problems)).toEqual([])
     await page.browserContext().close()
-  })
+  }, 120_000)
 
   it("a refused request shows the server's message", async () => {
     const { page, problems } = await open()

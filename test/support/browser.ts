@@ -62,6 +62,8 @@ export const openPage = async (browser: Browser): Promise<{ page: Page; problems
   const context = await browser.createBrowserContext()
   const page = await context.newPage()
   await page.setViewport({ width: 1200, height: 800 })
+  // a model's first load (probed in a child process) can take long on a busy machine
+  page.setDefaultTimeout(90_000)
   const problems: PageProblems = { console: [], dialogs: [] }
   page.on("console", (m) => {
     if (m.type() === "error") problems.console.push(m.text())
