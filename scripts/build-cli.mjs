@@ -88,6 +88,25 @@ const deepImports = {
   }
 }
 
+// The web playground (scripts/build-web.mjs, run before this) is embedded: the one file serves
+// the page with nothing beside it (src/http/playground/Embedded.ts is replaced by its files)
+const playgroundDir = path.join(root, "dist/playground")
+const playgroundFiles = ["index.html", "app.js", "app.css"]
+const embedPlayground = {
+  name: "embed-playground",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/]http[\\/]playground[\\/]Embedded\.ts$/ }, async () => {
+      const files = {}
+      for (const name of playgroundFiles) {
+        files[name] = await fs.readFile(path.join(playgroundDir, name), "utf8").catch(() => {
+          throw new Error(`${path.join(playgroundDir, name)} is missing: run node scripts/build-web.mjs first`)
+        })
+      }
+      return { contents: `export const embedded = ${JSON.stringify(files)}`, loader: "js" }
+    })
+  }
+}
+
 const result = await esbuild.build({
   absWorkingDir: root,
   entryPoints: ["src/cli/bin.ts"],
@@ -97,7 +116,7 @@ const result = await esbuild.build({
   format: "esm",
   target: "node20",
   tsconfig: "tsconfig.json",
-  plugins: [deferNodeLlamaCpp, deepImports],
+  plugins: [deferNodeLlamaCpp, embedPlayground, deepImports],
   // CommonJS dependencies (ws, mime) require Node's built-ins; an ESM bundle has no `require`
   banner: {
     js:

@@ -1,6 +1,8 @@
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Deferred, Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
+import type { IncomingMessage } from "node:http"
 import { Metrics } from "../services/Metrics.js"
 import { Anonymous } from "./Caller.js"
 import { errorResponse } from "./Dialect.js"
@@ -12,6 +14,7 @@ import {
   ShuttingDown,
   Unauthorized
 } from "./Failures.js"
+import { publicRequest } from "./playground/Endpoints.js"
 import { type ErrorReply, replyFor } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import type { RouteTable } from "./Routes.js"
@@ -51,6 +54,37 @@ const credentials = (request: HttpServerRequest.HttpServerRequest, url: URL): Re
     if (query !== null) sent.push(query)
   }
   return sent
+}
+
+/** Host names that only ever mean this machine: a DNS name cannot be made to point there by a page. */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"])
+
+/** The address and port a connection arrived on, as a `Host` header names them (`[::1]:11435`). */
+const boundHost = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
+  // a request that did not come through Node's server (a web handler) has no socket to ask
+  const socket = (NodeHttpServerRequest.toIncomingMessage(request) as Partial<IncomingMessage> | undefined)?.socket
+  const local = socket?.localAddress
+  if (socket === undefined || local === undefined || socket.localPort === undefined) return undefined
+  // on a dual-stack listener (`::`) an IPv4 connection arrives on `::ffff:a.b.c.d`; its Host says a.b.c.d
+  const address = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(local) ? local.slice(7) : local
+  return `${address.includes(":") ? `[${address}]` : address}:${socket.localPort}`
+}
+
+/**
+ * A page this server served itself (the playground at `/`): browsers send `Origin` on its POSTs.
+ * Same origin is `Origin` = `http://<Host>`, trusted only where the Host cannot be an attacker's
+ * name: a loopback name or address, or the exact address the connection arrived on. Otherwise a
+ * DNS rebinding page (evil.example resolving to 127.0.0.1: `Origin: http://evil.example:11435`,
+ * `Host: evil.example:11435`) would pass as same-origin.
+ */
+const sameOrigin = (request: HttpServerRequest.HttpServerRequest, origin: string): boolean => {
+  const host = request.headers["host"]?.trim().toLowerCase()
+  if (host === undefined || origin.toLowerCase() !== `http://${host}`) return false
+  const name = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host)?.[1]
+  if (name !== undefined && LOOPBACK_HOSTS.has(name)) return true
+  const bound = boundHost(request)
+  // a Host without a port means http's 80
+  return bound !== undefined && (host === bound || `${host}:80` === bound)
 }
 
 const PREFLIGHT_MAX_AGE = "600"
@@ -100,6 +134,8 @@ const admitted = <E, R>(
     const origin = request.headers["origin"]
     const anyOrigin = config.corsOrigins.includes("*")
     const originAllowed = origin !== undefined && (anyOrigin || config.corsOrigins.includes(origin))
+    // the server's own page needs no CORS headers: the browser reads its answers anyway
+    const ownPage = origin !== undefined && !originAllowed && sameOrigin(request, origin)
 
     // only an allowed origin learns anything: browsers hide the answer from every other one
     const cors: Record<string, string> = originAllowed
@@ -117,10 +153,10 @@ const admitted = <E, R>(
 
     // a browser page from another origin: refused outright rather than left to the browser,
     // since browsers enforce nothing on WebSockets and still send "simple" POSTs
-    if (origin !== undefined && !originAllowed) return yield* refuse(new OriginNotAllowed({ origin }))
+    if (origin !== undefined && !originAllowed && !ownPage) return yield* refuse(new OriginNotAllowed({ origin }))
 
     if (
-      origin !== undefined && request.method === "OPTIONS" &&
+      originAllowed && request.method === "OPTIONS" &&
       request.headers["access-control-request-method"] !== undefined
     ) {
       const asked = request.headers["access-control-request-headers"]
@@ -156,7 +192,8 @@ const admitted = <E, R>(
       const expected = digest(Redacted.value(config.apiKey.value).trim())
       const sent = credentials(request, url)
       if (!sent.some((key) => sameKey(expected, key))) {
-        if (!PUBLIC_PATHS.has(path)) {
+        // the playground's page asks for the key itself: it must load without one
+        if (!PUBLIC_PATHS.has(path) && !publicRequest(request, path)) {
           return yield* refuse(new Unauthorized({ reason: sent.length === 0 ? "missing" : "invalid" }))
         }
         anonymous = true

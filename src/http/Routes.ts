@@ -9,6 +9,7 @@ import * as OllamaRender from "./ollama/Render.js"
 import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
 import * as Ops from "./ops/Endpoints.js"
+import * as Playground from "./playground/Endpoints.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import * as Responses from "./responses/Endpoints.js"
@@ -147,8 +148,10 @@ export const mainTable: RouteTable = makeTable(
     ...Responses.routes,
     ...Anthropic.routes,
     ...Ops.routes,
+    ...Playground.routes,
     ...mount("/ollama", Ollama.routes),
-    ...ollamaAtRoot
+    // a browser opening the root gets the playground, Ollama's clients their answer
+    ...ollamaAtRoot.map(Playground.atRoot)
   ],
   [OpenAiRender.dialect, ResponsesRender.dialect, SeedRender.dialect, AnthropicRender.dialect, OllamaRender.dialect],
   SeedRender.dialect

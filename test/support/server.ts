@@ -63,6 +63,8 @@ export interface RunningServer {
 export interface TestListeners {
   /** also start the Ollama-only listener (`--ollama-port`) on an ephemeral port */
   readonly ollama?: boolean
+  /** the address to bind (default 127.0.0.1) */
+  readonly host?: string
 }
 
 export class TestServer extends Context.Tag("test/TestServer")<TestServer, RunningServer>() {
@@ -89,7 +91,7 @@ export class TestServer extends Context.Tag("test/TestServer")<TestServer, Runni
         } satisfies RunningServer
       })
     ).pipe(
-      Layer.provideMerge(Server.layer({ host: "127.0.0.1", port: 0 })),
+      Layer.provideMerge(Server.layer({ host: listeners.host ?? "127.0.0.1", port: 0 })),
       Layer.provideMerge(Layer.merge(testServices(overrides), testServerConfig(server)))
     )
 
