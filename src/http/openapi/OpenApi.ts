@@ -25,6 +25,21 @@ export interface OpenApiDocument {
 
 const REFS = "#/components/schemas/"
 
+/**
+ * effect's JSON Schema marks `Unknown`, `Any` and the like with `$id: "/schemas/unknown"` (and so
+ * on); one document holds many, and JSON Schema forbids an `$id` twice. The marks go; what they
+ * mark (any value) stays.
+ */
+const unmarked = (json: unknown): unknown => {
+  if (Array.isArray(json)) return json.map(unmarked)
+  if (typeof json !== "object" || json === null) return json
+  return Object.fromEntries(
+    Object.entries(json)
+      .filter(([key, value]) => !(key === "$id" && typeof value === "string" && value.startsWith("/schemas/")))
+      .map(([key, value]) => [key, unmarked(value)])
+  )
+}
+
 /** A component's key: OpenAPI allows letters, digits, `.`, `-` and `_`. */
 const keyOf = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, "_")
 
@@ -35,7 +50,8 @@ const keyOf = (name: string) => name.replace(/[^A-Za-z0-9._-]/g, "_")
  */
 const componentsOf = () => {
   const schemas: Record<string, object> = {}
-  const put = (key: string, json: object) => {
+  const put = (key: string, marked: object) => {
+    const json = unmarked(marked) as object
     const existing = schemas[key]
     if (existing !== undefined && JSON.stringify(existing) !== JSON.stringify(json)) {
       throw new Error(`OpenAPI: two different schemas are named '${key}'`)
