@@ -64,7 +64,8 @@ export interface Route {
 
 /**
  * A Schema as the API description names it: `name` is its key in `components/schemas` (under the
- * dialect's name), `schema` the very value the route decodes or renders with.
+ * route's dialect's name, unless it names its own: `anthropic.ModelList`), `schema` the very value
+ * the route decodes or renders with.
  */
 export interface Described {
   readonly name: string

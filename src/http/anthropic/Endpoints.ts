@@ -141,8 +141,8 @@ export const withAnthropicModels = (route: Route): Route =>
         json: [
           ...(route.api?.json === undefined ? [] : Array.isArray(route.api.json) ? route.api.json : [route.api.json]),
           route.path === "/v1/models"
-            ? described("AnthropicModelList", ModelList)
-            : described("AnthropicModelInfo", ModelInfo)
+            ? described("anthropic.ModelList", ModelList)
+            : described("anthropic.ModelInfo", ModelInfo)
         ],
         parameters: [...(route.api?.parameters ?? []), {
           name: "anthropic-version",

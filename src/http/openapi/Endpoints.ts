@@ -37,7 +37,7 @@ const documentHandler = (documentOf: () => OpenApi.OpenApiDocument): Handler => 
 }
 
 const page: Handler = Effect.succeed(
-  HttpServerResponse.html(html).pipe(
+  HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8" }).pipe(
     HttpServerResponse.setHeaders({
       "content-security-policy": contentSecurityPolicy,
       "x-content-type-options": "nosniff",

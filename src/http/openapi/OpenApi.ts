@@ -58,7 +58,7 @@ const componentsOf = () => {
     }
     schemas[key] = json
   }
-  /** `described`'s JSON Schema under `<scope>.<name>`, answered as a `$ref` to it. */
+  /** `described`'s JSON Schema under `<scope>.<name>` (or a dotted name as it is), answered as a `$ref` to it. */
   const ref = (scope: string, { name, schema }: Described, strict: boolean): Json => {
     const definitions: Record<string, JSONSchema.JsonSchema7> = {}
     const json = JSONSchema.fromAST(schema.ast, {
@@ -71,7 +71,7 @@ const componentsOf = () => {
       additionalPropertiesStrategy: strict ? "strict" : "allow"
     })
     for (const [key, definition] of Object.entries(definitions)) put(key, definition)
-    const key = keyOf(`${scope}.${name}`)
+    const key = keyOf(name.includes(".") ? name : `${scope}.${name}`)
     put(key, json)
     return { $ref: `${REFS}${key}` }
   }

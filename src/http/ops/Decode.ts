@@ -14,8 +14,8 @@ import { chatGeneration } from "../openai/Decode.js"
  * one available, else the request is refused with the names to choose from.
  */
 
-const tokenize = requestBody("TokenizeRequest", TokenizeRequest)
-const detokenize = requestBody("DetokenizeRequest", DetokenizeRequest)
+const tokenize = requestBody("ops.TokenizeRequest", TokenizeRequest)
+const detokenize = requestBody("ops.DetokenizeRequest", DetokenizeRequest)
 export const tokenizeRequest = tokenize.decoded
 export const detokenizeRequest = detokenize.decoded
 
@@ -76,7 +76,7 @@ export const bodies = {
   tokenize: tokenize.api,
   detokenize: detokenize.api,
   applyTemplate: {
-    name: "ApplyTemplateRequest",
+    name: "ops.ApplyTemplateRequest",
     schema: Schema.Struct({
       ...ChatCompletionRequest.fields,
       model: Schema.optional(ChatCompletionRequest.fields.model)

@@ -58,7 +58,10 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: metrics,
     summary: "Prometheus metrics (text format 0.0.4)",
-    api: { text: { contentType: PROMETHEUS_TEXT, description: "Prometheus' text exposition format 0.0.4" } }
+    api: {
+      text: { contentType: PROMETHEUS_TEXT, description: "Prometheus' text exposition format 0.0.4" },
+      tags: ["ops"]
+    }
   },
   {
     method: "POST",
@@ -66,7 +69,7 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: tokenize,
     summary: "Text to token ids (or ids and pieces)",
-    api: { body: bodies.tokenize, json: described("TokenizeResponse", TokenizeResponse) }
+    api: { body: bodies.tokenize, json: described("ops.TokenizeResponse", TokenizeResponse), tags: ["ops"] }
   },
   {
     method: "POST",
@@ -74,7 +77,7 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: detokenize,
     summary: "Token ids to text",
-    api: { body: bodies.detokenize, json: described("DetokenizeResponse", DetokenizeResponse) }
+    api: { body: bodies.detokenize, json: described("ops.DetokenizeResponse", DetokenizeResponse), tags: ["ops"] }
   },
   {
     method: "POST",
@@ -83,6 +86,10 @@ export const routes: ReadonlyArray<Route> = [
     handler: applyTemplate,
     promptParam: "messages",
     summary: "A conversation rendered with the model's chat template",
-    api: { body: bodies.applyTemplate, json: described("ApplyTemplateResponse", ApplyTemplateResponse) }
+    api: {
+      body: bodies.applyTemplate,
+      json: described("ops.ApplyTemplateResponse", ApplyTemplateResponse),
+      tags: ["ops"]
+    }
   }
 ]
