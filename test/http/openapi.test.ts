@@ -34,16 +34,27 @@ beforeAll(async () => {
 
 afterAll(() => server?.close())
 
-/** Ajv over the document's components, so `$ref`s to `#/components/schemas/...` resolve. */
+/** Ajv over the document's components, so `$ref`s to `#/components/schemas/...` resolve; one per document. */
+const validators = new WeakMap<object, (schema: object) => ReturnType<Ajv2020.default["compile"]>>()
 const validatorFor = (document: any) => {
+  const known = validators.get(document)
+  if (known !== undefined) return known
   const ajv = new Ajv2020.default({ strict: false, allErrors: true })
   ajv.addSchema({ $id: "https://shimmy.invalid/openapi.json", components: document.components })
-  return (schema: object) => {
-    const rebased = JSON.parse(
-      JSON.stringify(schema).replaceAll("\"#/components/", "\"https://shimmy.invalid/openapi.json#/components/")
-    )
-    return ajv.compile(rebased)
+  const compiled = new Map<string, ReturnType<Ajv2020.default["compile"]>>()
+  const compile = (schema: object) => {
+    const text = JSON.stringify(schema)
+    let validate = compiled.get(text)
+    if (validate === undefined) {
+      validate = ajv.compile(
+        JSON.parse(text.replaceAll("\"#/components/", "\"https://shimmy.invalid/openapi.json#/components/"))
+      )
+      compiled.set(text, validate)
+    }
+    return validate
   }
+  validators.set(document, compile)
+  return compile
 }
 
 const responseSchema = (document: any, path: string, method: string, status: number, type = "application/json") => {
@@ -156,6 +167,36 @@ describe("what the server answers validates against the document", () => {
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d))
     expect(chunks.length).toBeGreaterThan(1)
     for (const chunk of chunks) conforms(main, "/v1/chat/completions", "post", 200, chunk, "text/event-stream")
+  })
+
+  it("POST /v1/messages and POST /v1/responses, as SSE events named by their type", async () => {
+    const sse = async (path: string, body: unknown) => {
+      const response = await fetch(`${server.url}${path}`, { method: "POST", body: JSON.stringify(body) })
+      expect(response.status, path).toBe(200)
+      expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
+      const events = (await response.text()).split("\n\n").filter((e) => e.trim().length > 0).map((e) => {
+        const lines = e.split("\n")
+        return {
+          name: lines.find((l) => l.startsWith("event: "))?.slice(7),
+          data: JSON.parse(lines.find((l) => l.startsWith("data: "))!.slice(6))
+        }
+      })
+      expect(events.length).toBeGreaterThan(2)
+      for (const event of events) {
+        expect(event.name).toBe(event.data.type)
+        conforms(main, path, "post", 200, event.data, "text/event-stream")
+      }
+      return events
+    }
+    const messages = await sse("/v1/messages", {
+      model: MODEL,
+      max_tokens: 3,
+      stream: true,
+      messages: [{ role: "user", content: "Hi" }]
+    })
+    expect(messages.at(-1)!.name).toBe("message_stop")
+    const responses = await sse("/v1/responses", { model: MODEL, input: "Hi", max_output_tokens: 3, stream: true })
+    expect(responses.at(-1)!.name).toMatch(/^response\.(completed|incomplete)$/)
   })
 
   it("Ollama's /api/tags, /api/version and /api/chat on the Ollama port", async () => {
