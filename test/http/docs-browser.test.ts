@@ -69,4 +69,31 @@ describe("/docs in a browser", () => {
       await page.close()
     }
   })
+
+  it("renders the document's strings as text, never as markup", async () => {
+    const hostile = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>"
+    const document = (await (await fetch(`${server.url}/openapi.json`)).json()) as any
+    const first = Object.values(document.paths)[0] as any
+    const method = Object.keys(first)[0]!
+    first[method].summary = hostile
+    first[method].description = hostile
+    document.info.title = hostile
+    document.components.schemas[hostile] = { description: hostile }
+    const page = await browser.newPage()
+    try {
+      await page.setRequestInterception(true)
+      page.on("request", (request) =>
+        request.url().endsWith("/openapi.json")
+          ? request.respond({ status: 200, contentType: "application/json", body: JSON.stringify(document) })
+          : request.continue())
+      await page.goto(`${server.url}/docs`, { waitUntil: "networkidle0" })
+      await page.waitForSelector("details.op")
+      expect(await page.$eval("h1", (node) => node.textContent)).toBe(hostile)
+      expect(await page.$eval("details.op .summary", (node) => node.textContent)).toBe(hostile)
+      expect(await page.$$eval("img", (nodes) => nodes.length)).toBe(0)
+      expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined()
+    } finally {
+      await page.close()
+    }
+  })
 })
