@@ -40,6 +40,10 @@ describe("OpenApi.make", () => {
       $ref: "#/components/schemas/seed.Error"
     })
     expect(operation.security).toEqual([{ bearer: [] }, { apiKeyHeader: [] }])
+    // the headers Reply.ts's table sends with a status are documented with it
+    expect(Object.keys(operation.responses["503"].headers)).toEqual(["retry-after"])
+    expect(Object.keys(operation.responses["401"].headers)).toEqual(["www-authenticate"])
+    expect(operation.responses["400"].headers).toBeUndefined()
   })
 
   it("refuses two different schemas under one name", () => {

@@ -95,7 +95,7 @@ export interface RouteApi {
   /** a 200 that is not JSON: its content type and what it holds */
   readonly text?: { readonly contentType: string; readonly description: string }
   /** a WebSocket: the messages a client sends and those the server answers with */
-  readonly socket?: { readonly send: Described; readonly receive: Described }
+  readonly socket?: { readonly send: Described & { readonly strict?: boolean }; readonly receive: Described }
   /** the route only refuses, always with this status (a stateless server's `GET /v1/responses/:id`) */
   readonly refuses?: number
   readonly parameters?: ReadonlyArray<ApiParameter>

@@ -1,6 +1,6 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
+import type { IncomingMessage } from "node:http"
 import { described, type Dialect, type Handler, type Route } from "../Dialect.js"
 import { contentSecurityPolicy, html } from "./DocsPage.js"
 import * as OpenApi from "./OpenApi.js"
@@ -13,9 +13,10 @@ import * as OpenApi from "./OpenApi.js"
 
 /** Where the connection came in, as a URL: the listener's address as this client reaches it. */
 const serverUrlOf = (request: HttpServerRequest.HttpServerRequest): string | undefined => {
-  const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
-  const address = socket.localAddress?.replace(/^::ffff:/, "")
-  if (address === undefined || socket.localPort === undefined) return undefined
+  // a request that did not come through Node's server (an app run in memory) has no socket
+  const socket = (request.source as Partial<IncomingMessage> | undefined)?.socket
+  const address = socket?.localAddress?.replace(/^::ffff:/, "")
+  if (address === undefined || socket?.localPort === undefined) return undefined
   return `http://${address.includes(":") ? `[${address}]` : address}:${socket.localPort}`
 }
 

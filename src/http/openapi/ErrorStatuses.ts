@@ -58,18 +58,25 @@ export interface ErrorStatus {
   readonly status: number
   /** the codes answered with this status, and the message of each */
   readonly codes: ReadonlyArray<{ readonly code: string; readonly message: string }>
+  /** the headers some answer with this status carries (`retry-after`, `www-authenticate`, `allow`) */
+  readonly headers: ReadonlyArray<string>
 }
 
 const collected = (): ReadonlyMap<number, ErrorStatus> => {
-  const byStatus = new Map<number, Array<{ code: string; message: string }>>()
+  const byStatus = new Map<number, { codes: Array<{ code: string; message: string }>; headers: Set<string> }>()
   for (const reply of [...Object.values(one).map(replyFor), internalErrorReply]) {
-    const codes = byStatus.get(reply.status) ?? []
-    if (!codes.some((c) => c.code === reply.code && c.message === reply.message)) {
-      codes.push({ code: reply.code, message: reply.message })
+    const entry = byStatus.get(reply.status) ?? { codes: [], headers: new Set<string>() }
+    if (!entry.codes.some((c) => c.code === reply.code && c.message === reply.message)) {
+      entry.codes.push({ code: reply.code, message: reply.message })
     }
-    byStatus.set(reply.status, codes)
+    for (const header of Object.keys(reply.headers ?? {})) entry.headers.add(header)
+    byStatus.set(reply.status, entry)
   }
-  return new Map([...byStatus].sort(([a], [b]) => a - b).map(([status, codes]) => [status, { status, codes }]))
+  return new Map(
+    [...byStatus].sort(([a], [b]) => a - b).map((
+      [status, { codes, headers }]
+    ) => [status, { status, codes, headers: [...headers].sort() }])
+  )
 }
 
 /** Every error status of the table, in order. */

@@ -206,9 +206,14 @@ export const make = (routes: ReadonlyArray<Route>, options: DocumentOptions = {}
     }
     const error = errorOf(route.dialect)
     for (const status of statusesOf(route)) {
-      const codes = errorStatuses.get(status)!.codes.map((c) => `\`${c.code}\` (${c.message})`).join(", ")
+      const known = errorStatuses.get(status)!
+      // `connection` is the transport's, not the API's
+      const headers = known.headers.filter((h) => h !== "connection")
       responses[String(status)] = {
-        description: codes,
+        description: known.codes.map((c) => `\`${c.code}\` (${c.message})`).join(", "),
+        ...(headers.length > 0
+          ? { headers: Object.fromEntries(headers.map((h) => [h, { schema: { type: "string" } }])) }
+          : {}),
         ...(head ? {} : { content: { "application/json": { schema: error } } })
       }
     }
@@ -241,7 +246,7 @@ export const make = (routes: ReadonlyArray<Route>, options: DocumentOptions = {}
         ? {
           "x-websocket": {
             description: "each text message is one request, answered by its messages; the socket stays open",
-            send: components.ref(scope, api.socket.send, false),
+            send: components.ref(scope, api.socket.send, api.socket.send.strict === true),
             receive: components.ref(scope, api.socket.receive, true)
           }
         }
