@@ -22,14 +22,17 @@ export class TokenizeRequest extends Schema.Class<TokenizeRequest>("TokenizeRequ
 }) {}
 
 /** A token's text: a string where it is valid UTF-8 on its own, else its bytes. */
-export interface TokenPiece {
-  readonly id: number
-  readonly piece: string | ReadonlyArray<number>
-}
+export const TokenPiece = Schema.Struct({
+  id: Schema.Number,
+  piece: Schema.Union(Schema.String, Schema.Array(Schema.Number))
+})
+export type TokenPiece = typeof TokenPiece.Type
 
-export interface TokenizeResponse {
-  readonly tokens: ReadonlyArray<number> | ReadonlyArray<TokenPiece>
-}
+/** The ids, or (`with_pieces`) each id with its text. */
+export const TokenizeResponse = Schema.Struct({
+  tokens: Schema.Union(Schema.Array(Schema.Number), Schema.Array(TokenPiece))
+})
+export type TokenizeResponse = typeof TokenizeResponse.Type
 
 export const TokenId = Schema.Int.pipe(Schema.nonNegative())
 
@@ -38,10 +41,8 @@ export class DetokenizeRequest extends Schema.Class<DetokenizeRequest>("Detokeni
   tokens: Schema.Array(TokenId).pipe(Schema.maxItems(MAX_TOKENS_IN))
 }) {}
 
-export interface DetokenizeResponse {
-  readonly content: string
-}
+export const DetokenizeResponse = Schema.Struct({ content: Schema.String })
+export type DetokenizeResponse = typeof DetokenizeResponse.Type
 
-export interface ApplyTemplateResponse {
-  readonly prompt: string
-}
+export const ApplyTemplateResponse = Schema.Struct({ prompt: Schema.String })
+export type ApplyTemplateResponse = typeof ApplyTemplateResponse.Type

@@ -304,3 +304,12 @@ export const EmbeddingsResponse = Schema.Struct({ embedding: Schema.Array(Schema
 
 export const ErrorBody = Schema.Struct({ error: Schema.String })
 export type ErrorBody = typeof ErrorBody.Type
+
+/** A line of a streamed chat: chunks, then the last with `done: true` (or, for a load, that alone). */
+export const ChatLine = Schema.Union(ChatChunk, ChatResponse, LoadChat)
+
+/** A line of a streamed generate: chunks, then the last with `done: true` (or, for a load, that alone). */
+export const GenerateLine = Schema.Union(GenerateChunk, GenerateResponse, LoadGenerate)
+
+/** `GET /api/version`. */
+export const VersionResponse = Schema.Struct({ version: Schema.String })

@@ -4,6 +4,7 @@ import { Duration, Effect, Option, ParseResult, Schema } from "effect"
 import type { ParseOptions } from "effect/SchemaAST"
 import type * as http from "node:http"
 import { InvalidRequest } from "../domain/Errors.js"
+import type { Described } from "./Dialect.js"
 import { BodyTimeout, BodyTooLarge, MalformedBody } from "./Failures.js"
 import { ServerConfig } from "./ServerConfig.js"
 
@@ -150,3 +151,12 @@ export const jsonBody: Effect.Effect<
 /** The current request's body, decoded with `schema`. */
 export const bodyAs = <A, I>(schema: Schema.Schema<A, I>, options: ParseOptions = {}) =>
   Effect.flatMap(jsonBody, decode(schema, options))
+
+/**
+ * A body Schema with its decoder and its description (a route's `api.body`) made from one value,
+ * so the API description always shows what the route decodes with.
+ */
+export const requestBody = <A, I>(name: string, schema: Schema.Schema<A, I>, options: ParseOptions = {}) => ({
+  decoded: bodyAs(schema, options),
+  api: { name, schema, strict: options.onExcessProperty === "error" } satisfies Described & { strict: boolean }
+})

@@ -29,9 +29,12 @@ import { Draining } from "./Shutdown.js"
 /**
  * Open without a key, and what load balancers and supervisors poll. `/metrics` is not among them:
  * as llama-server's, it sits behind the key (it tells the models, their load and the traffic), and
- * Prometheus scrapes it with `authorization: { credentials: <key> }` (a bearer token).
+ * Prometheus scrapes it with `authorization: { credentials: <key> }` (a bearer token). The API
+ * description and its page are open too (as llama-server's `/props`): they tell what any build of
+ * the server offers, nothing about its models or traffic, and a browser opening `/docs` cannot
+ * send a key with it.
  */
-const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/health"])
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/api/health", "/openapi.json", "/docs"])
 
 const digest = (text: string) => crypto.createHash("sha256").update(text, "utf8").digest()
 

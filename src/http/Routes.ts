@@ -8,6 +8,7 @@ import * as Ollama from "./ollama/Endpoints.js"
 import * as OllamaRender from "./ollama/Render.js"
 import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
+import { withDocs } from "./openapi/Endpoints.js"
 import * as Ops from "./ops/Endpoints.js"
 import * as Playground from "./playground/Endpoints.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
@@ -140,7 +141,7 @@ const ollamaAtRoot = Ollama.routes.filter((r) => !seedOwned.has(`${r.method} ${r
  * every Ollama path the seed API does not own (all but `POST /api/generate`).
  */
 export const mainTable: RouteTable = makeTable(
-  [
+  withDocs([
     ...Seed.routes,
     ...Lifecycle.routes,
     // Anthropic's SDK lists models on OpenAI's path
@@ -152,13 +153,20 @@ export const mainTable: RouteTable = makeTable(
     ...mount("/ollama", Ollama.routes),
     // a browser opening the root gets the playground, Ollama's clients their answer
     ...ollamaAtRoot.map(Playground.atRoot)
-  ],
+  ], SeedRender.dialect),
   [OpenAiRender.dialect, ResponsesRender.dialect, SeedRender.dialect, AnthropicRender.dialect, OllamaRender.dialect],
   SeedRender.dialect
 )
 
 /** The Ollama-only port (`--ollama-port`): Ollama's API at the root, every answer in its shape. */
-export const ollamaTable: RouteTable = makeTable(Ollama.routes, [], OllamaRender.dialect)
+export const ollamaTable: RouteTable = makeTable(
+  withDocs(Ollama.routes, OllamaRender.dialect, {
+    title: "Shimmy (Ollama port)",
+    description: "Ollama's API at the root, every answer in its shape"
+  }),
+  [],
+  OllamaRender.dialect
+)
 
 /** The main port's table. */
 export const routes: ReadonlyArray<Route> = mainTable.routes

@@ -5,8 +5,10 @@
  *   Server.layer({ host: "127.0.0.1", port: 11435 }).pipe(
  *     Layer.provide(Layer.merge(liveWith({ modelPaths: ["./models"] }), ServerConfig.fromEnv)))
  */
-export { type Dialect, type Route } from "./Dialect.js"
+export { type Described, described, type Dialect, type Route, type RouteApi } from "./Dialect.js"
 export * from "./Failures.js"
+export { withDocs } from "./openapi/Endpoints.js"
+export * as OpenApi from "./openapi/OpenApi.js"
 export { type ErrorReply, replyFor } from "./Reply.js"
 export { dialectOf, mainTable, makeTable, mount, ollamaTable, router, routes, type RouteTable } from "./Routes.js"
 export {

@@ -18,7 +18,7 @@ import type {
   ToolCall,
   Tools
 } from "../../domain/Generation.js"
-import { bodyAs } from "../Body.js"
+import { requestBody } from "../Body.js"
 import { relaxSchema } from "./ToolSchemas.js"
 
 /**
@@ -26,8 +26,12 @@ import { relaxSchema } from "./ToolSchemas.js"
  * schemas' default), so what Claude Code sends beyond the API Shimmy implements passes.
  */
 
-export const messagesRequest = bodyAs(MessagesRequest)
-export const countTokensRequest = bodyAs(CountTokensRequest)
+const messages = requestBody("MessagesRequest", MessagesRequest)
+const countTokens = requestBody("CountTokensRequest", CountTokensRequest)
+export const messagesRequest = messages.decoded
+export const countTokensRequest = countTokens.decoded
+/** The bodies as the API description shows them. */
+export const bodies = { messages: messages.api, countTokens: countTokens.api }
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason: `'${param}': ${reason}` })
 

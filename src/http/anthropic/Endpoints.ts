@@ -1,15 +1,16 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option } from "effect"
+import { Message, MessageTokensCount, ModelInfo, ModelList, StreamEvent } from "../../domain/Anthropic.js"
 import { ModelNotFound } from "../../domain/Errors.js"
 import { collect, type GenerationRequest } from "../../domain/Generation.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
-import { errorResponse, type Route } from "../Dialect.js"
+import { described, errorResponse, type Route } from "../Dialect.js"
 import { replyFor } from "../Reply.js"
 import { requestUrl } from "../RequestUrl.js"
 import { ServerConfig } from "../ServerConfig.js"
 import * as Sse from "../Sse.js"
-import { countTokensRequest, messagesGeneration, messagesRequest, promptGeneration } from "./Decode.js"
+import { bodies, countTokensRequest, messagesGeneration, messagesRequest, promptGeneration } from "./Decode.js"
 import * as Render from "./Render.js"
 
 /** Anthropic's Messages API: `/v1/messages` and its token count. */
@@ -134,7 +135,22 @@ export const withAnthropicModels = (route: Route): Route =>
   route.method === "GET" && (route.path === "/v1/models" || route.path === "/v1/models/*")
     ? {
       ...route,
-      handler: Effect.flatMap(fromAnthropicClient, (anthropic) => (anthropic ? anthropicModels : route.handler))
+      handler: Effect.flatMap(fromAnthropicClient, (anthropic) => (anthropic ? anthropicModels : route.handler)),
+      api: {
+        ...route.api,
+        json: [
+          ...(route.api?.json === undefined ? [] : Array.isArray(route.api.json) ? route.api.json : [route.api.json]),
+          route.path === "/v1/models"
+            ? described("anthropic.ModelList", ModelList)
+            : described("anthropic.ModelInfo", ModelInfo)
+        ],
+        parameters: [...(route.api?.parameters ?? []), {
+          name: "anthropic-version",
+          in: "header",
+          description: "sent by Anthropic's SDK: the answer is then in Anthropic's shape"
+        }],
+        tags: [...(route.api?.tags ?? []), "anthropic"]
+      }
     }
     : route
 
@@ -145,7 +161,12 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: createMessage,
     promptParam: "messages",
-    summary: "Anthropic Messages (JSON, or SSE events), with tools and thinking"
+    summary: "Anthropic Messages (JSON, or SSE events), with tools and thinking",
+    api: {
+      body: bodies.messages,
+      json: described("Message", Message),
+      stream: { ...described("StreamEvent", StreamEvent), framing: "namedEvents" }
+    }
   },
   {
     method: "POST",
@@ -153,6 +174,7 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: countTokens,
     promptParam: "messages",
-    summary: "Anthropic token count of a Messages request"
+    summary: "Anthropic token count of a Messages request",
+    api: { body: bodies.countTokens, json: described("MessageTokensCount", MessageTokensCount) }
   }
 ]

@@ -1,14 +1,14 @@
 import * as crypto from "node:crypto"
-import type {
-  ContentBlock,
+import {
+  type ContentBlock,
   ErrorBody,
-  ErrorType,
-  Message,
-  MessageTokensCount,
-  ModelList,
-  StopReason,
-  StreamEvent,
-  Usage
+  type ErrorType,
+  type Message,
+  type MessageTokensCount,
+  type ModelList,
+  type StopReason,
+  type StreamEvent,
+  type Usage
 } from "../../domain/Anthropic.js"
 import type { Answer, DoneEvent, GenerationEvent, ToolCall } from "../../domain/Generation.js"
 import type { ModelInfo } from "../../domain/Model.js"
@@ -80,6 +80,7 @@ export const errorBody = (reply: ErrorReply): ErrorBody => ({
 export const dialect: Dialect = {
   name: "anthropic",
   prefixes: ["/v1/messages"],
+  errorSchema: ErrorBody,
   errorBody
 }
 

@@ -23,15 +23,28 @@ import {
 } from "../../domain/Ollama.js"
 import { callId } from "../../services/Generation.js"
 import { parseKeepAlive } from "../../services/KeepAlive.js"
-import { bodyAs, decode } from "../Body.js"
+import { decode, requestBody } from "../Body.js"
 
 /** Ollama's requests to the engine's, with Ollama's words for what is wrong. */
 
-export const chatRequest = bodyAs(ChatRequest)
-export const generateRequest = bodyAs(GenerateRequest)
-export const embedRequest = bodyAs(EmbedRequest)
-export const embeddingsRequest = bodyAs(EmbeddingsRequest)
-export const showRequest = bodyAs(ShowRequest)
+const chat = requestBody("ChatRequest", ChatRequest)
+const generate = requestBody("GenerateRequest", GenerateRequest)
+const embed = requestBody("EmbedRequest", EmbedRequest)
+const embeddings = requestBody("EmbeddingsRequest", EmbeddingsRequest)
+const show = requestBody("ShowRequest", ShowRequest)
+export const chatRequest = chat.decoded
+export const generateRequest = generate.decoded
+export const embedRequest = embed.decoded
+export const embeddingsRequest = embeddings.decoded
+export const showRequest = show.decoded
+/** The bodies as the API description shows them. */
+export const bodies = {
+  chat: chat.api,
+  generate: generate.api,
+  embed: embed.api,
+  embeddings: embeddings.api,
+  show: show.api
+}
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 

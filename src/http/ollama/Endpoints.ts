@@ -1,4 +1,19 @@
-import type { Route } from "../Dialect.js"
+import {
+  ChatLine,
+  ChatResponse,
+  EmbeddingsResponse,
+  EmbedResponse,
+  GenerateLine,
+  GenerateResponse,
+  ListResponse,
+  LoadChat,
+  LoadGenerate,
+  ProcessResponse,
+  ShowResponse,
+  VersionResponse
+} from "../../domain/Ollama.js"
+import { described, type Route } from "../Dialect.js"
+import { bodies } from "./Decode.js"
 import { handlers as generation } from "./Generate.js"
 import { handlers as models } from "./Models.js"
 import { dialect } from "./Render.js"
@@ -8,28 +23,76 @@ import { dialect } from "./Render.js"
  * `/ollama` and at the root of the main port (but `POST /api/generate`, the seed API's there), and
  * whole at the root of the Ollama-only port.
  */
+const running = { text: { contentType: "text/plain; charset=utf-8", description: "`Ollama is running`" } }
+const unsupported = { refuses: 501, description: "Shimmy serves the GGUF files it finds; it keeps no model store" }
+
 export const routes: ReadonlyArray<Route> = [
-  { method: "GET", path: "/", dialect, handler: models.root, summary: "\"Ollama is running\"" },
-  { method: "HEAD", path: "/", dialect, handler: models.root, summary: "\"Ollama is running\"" },
-  { method: "GET", path: "/api/version", dialect, handler: models.version, summary: "The Ollama version served" },
-  { method: "GET", path: "/api/tags", dialect, handler: models.tags, summary: "The usable models" },
-  { method: "HEAD", path: "/api/tags", dialect, handler: models.tags, summary: "The usable models" },
-  { method: "POST", path: "/api/show", dialect, handler: models.show, summary: "One model's details" },
-  { method: "GET", path: "/api/ps", dialect, handler: models.ps, summary: "The models in memory" },
+  { method: "GET", path: "/", dialect, handler: models.root, summary: "\"Ollama is running\"", api: running },
+  { method: "HEAD", path: "/", dialect, handler: models.root, summary: "\"Ollama is running\"", api: running },
+  {
+    method: "GET",
+    path: "/api/version",
+    dialect,
+    handler: models.version,
+    summary: "The Ollama version served",
+    api: { json: described("VersionResponse", VersionResponse) }
+  },
+  {
+    method: "GET",
+    path: "/api/tags",
+    dialect,
+    handler: models.tags,
+    summary: "The usable models",
+    api: { json: described("ListResponse", ListResponse) }
+  },
+  {
+    method: "HEAD",
+    path: "/api/tags",
+    dialect,
+    handler: models.tags,
+    summary: "The usable models",
+    api: { json: described("ListResponse", ListResponse) }
+  },
+  {
+    method: "POST",
+    path: "/api/show",
+    dialect,
+    handler: models.show,
+    summary: "One model's details",
+    api: { body: bodies.show, json: described("ShowResponse", ShowResponse) }
+  },
+  {
+    method: "GET",
+    path: "/api/ps",
+    dialect,
+    handler: models.ps,
+    summary: "The models in memory",
+    api: { json: described("ProcessResponse", ProcessResponse) }
+  },
   {
     method: "POST",
     path: "/api/chat",
     dialect,
     handler: generation.chat,
     promptParam: "messages",
-    summary: "Chat (NDJSON chunks, or JSON), with tools and thinking"
+    summary: "Chat (NDJSON chunks, or JSON), with tools and thinking",
+    api: {
+      body: bodies.chat,
+      json: [described("ChatResponse", ChatResponse), described("LoadChat", LoadChat)],
+      stream: { ...described("ChatLine", ChatLine), framing: "ndjson" }
+    }
   },
   {
     method: "POST",
     path: "/api/generate",
     dialect,
     handler: generation.generate,
-    summary: "Generate from a prompt (NDJSON chunks, or JSON)"
+    summary: "Generate from a prompt (NDJSON chunks, or JSON)",
+    api: {
+      body: bodies.generate,
+      json: [described("GenerateResponse", GenerateResponse), described("LoadGenerate", LoadGenerate)],
+      stream: { ...described("GenerateLine", GenerateLine), framing: "ndjson" }
+    }
   },
   {
     method: "POST",
@@ -37,20 +100,71 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: generation.embed,
     promptParam: "input",
-    summary: "Embeddings"
+    summary: "Embeddings",
+    api: { body: bodies.embed, json: described("EmbedResponse", EmbedResponse) }
   },
   {
     method: "POST",
     path: "/api/embeddings",
     dialect,
     handler: generation.embeddings,
-    summary: "One embedding (the older endpoint)"
+    summary: "One embedding (the older endpoint)",
+    api: { body: bodies.embeddings, json: described("EmbeddingsResponse", EmbeddingsResponse) }
   },
-  { method: "POST", path: "/api/pull", dialect, handler: models.pull, summary: "Not supported (501)" },
-  { method: "POST", path: "/api/push", dialect, handler: models.push, summary: "Not supported (501)" },
-  { method: "POST", path: "/api/create", dialect, handler: models.create, summary: "Not supported (501)" },
-  { method: "POST", path: "/api/copy", dialect, handler: models.copy, summary: "Not supported (501)" },
-  { method: "DELETE", path: "/api/delete", dialect, handler: models.delete, summary: "Not supported (501)" },
-  { method: "POST", path: "/api/blobs/:digest", dialect, handler: models.blobs, summary: "Not supported (501)" },
-  { method: "HEAD", path: "/api/blobs/:digest", dialect, handler: models.blobs, summary: "Not supported (501)" }
+  {
+    method: "POST",
+    path: "/api/pull",
+    dialect,
+    handler: models.pull,
+    summary: "Not supported (501)",
+    api: unsupported
+  },
+  {
+    method: "POST",
+    path: "/api/push",
+    dialect,
+    handler: models.push,
+    summary: "Not supported (501)",
+    api: unsupported
+  },
+  {
+    method: "POST",
+    path: "/api/create",
+    dialect,
+    handler: models.create,
+    summary: "Not supported (501)",
+    api: unsupported
+  },
+  {
+    method: "POST",
+    path: "/api/copy",
+    dialect,
+    handler: models.copy,
+    summary: "Not supported (501)",
+    api: unsupported
+  },
+  {
+    method: "DELETE",
+    path: "/api/delete",
+    dialect,
+    handler: models.delete,
+    summary: "Not supported (501)",
+    api: unsupported
+  },
+  {
+    method: "POST",
+    path: "/api/blobs/:digest",
+    dialect,
+    handler: models.blobs,
+    summary: "Not supported (501)",
+    api: unsupported
+  },
+  {
+    method: "HEAD",
+    path: "/api/blobs/:digest",
+    dialect,
+    handler: models.blobs,
+    summary: "Not supported (501)",
+    api: unsupported
+  }
 ]

@@ -1,16 +1,16 @@
 import { Chunk, Duration, Stream } from "effect"
 import type { Answer, DoneEvent, GenerationEvent, ToolCall } from "../../domain/Generation.js"
 import type { ModelInfo } from "../../domain/Model.js"
-import type {
-  ChatChunk,
-  ChatResponse,
+import {
+  type ChatChunk,
+  type ChatResponse,
   ErrorBody,
-  GenerateChunk,
-  GenerateResponse,
-  ListedModel,
-  ModelDetails,
-  OutToolCall,
-  RunningModel
+  type GenerateChunk,
+  type GenerateResponse,
+  type ListedModel,
+  type ModelDetails,
+  type OutToolCall,
+  type RunningModel
 } from "../../domain/Ollama.js"
 import type { Expiry } from "../../services/KeepAlive.js"
 import type { ResidentModel } from "../../services/LlamaEngine.js"
@@ -26,6 +26,7 @@ import type { ErrorReply } from "../Reply.js"
 export const dialect: Dialect = {
   name: "ollama",
   prefixes: ["/ollama"],
+  errorSchema: ErrorBody,
   errorBody: (reply: ErrorReply): ErrorBody => ({
     error: reply.code === "model_not_found" && reply.model !== undefined
       ? `model '${reply.model}' not found`

@@ -18,14 +18,19 @@ import {
   type ResponseFormat,
   strict
 } from "../../domain/OpenAi.js"
-import { bodyAs } from "../Body.js"
+import { requestBody } from "../Body.js"
 import { toolsFrom } from "../ToolChoice.js"
 
 /** OpenAI's `/v1/*` requests to the engine's, with OpenAI's own words for what is wrong. */
 
-export const chatRequest = bodyAs(ChatCompletionRequest, strict)
-export const completionRequest = bodyAs(CompletionRequest, strict)
-export const embeddingRequest = bodyAs(EmbeddingRequest, strict)
+const chat = requestBody("ChatCompletionRequest", ChatCompletionRequest, strict)
+const completion = requestBody("CompletionRequest", CompletionRequest, strict)
+const embedding = requestBody("EmbeddingRequest", EmbeddingRequest, strict)
+export const chatRequest = chat.decoded
+export const completionRequest = completion.decoded
+export const embeddingRequest = embedding.decoded
+/** The bodies as the API description shows them. */
+export const bodies = { chat: chat.api, completion: completion.api, embedding: embedding.api }
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 

@@ -2,13 +2,28 @@ import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { ModelNotFound } from "../../domain/Errors.js"
 import { collect } from "../../domain/Generation.js"
+import {
+  ChatCompletion,
+  ChatCompletionChunk,
+  Completion,
+  EmbeddingList,
+  Model,
+  ModelList
+} from "../../domain/OpenAi.js"
 import { Embeddings } from "../../services/Embeddings.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
-import type { Route } from "../Dialect.js"
+import { described, type Route } from "../Dialect.js"
 import { requestUrl } from "../RequestUrl.js"
 import * as Sse from "../Sse.js"
-import { chatGeneration, chatRequest, completionGeneration, completionRequest, embeddingRequest } from "./Decode.js"
+import {
+  bodies,
+  chatGeneration,
+  chatRequest,
+  completionGeneration,
+  completionRequest,
+  embeddingRequest
+} from "./Decode.js"
 import * as Render from "./Render.js"
 
 /** The OpenAI-compatible endpoints under `/v1`. */
@@ -80,16 +95,49 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: chatCompletions,
     promptParam: "messages",
-    summary: "Chat completion (JSON, or SSE chunks), with tools and reasoning"
+    summary: "Chat completion (JSON, or SSE chunks), with tools and reasoning",
+    api: {
+      body: bodies.chat,
+      json: described("ChatCompletion", ChatCompletion),
+      stream: { ...described("ChatCompletionChunk", ChatCompletionChunk), framing: "dataEvents" }
+    }
   },
   {
     method: "POST",
     path: "/v1/completions",
     dialect,
     handler: completions,
-    summary: "Text completion (JSON, or SSE chunks)"
+    summary: "Text completion (JSON, or SSE chunks)",
+    api: {
+      body: bodies.completion,
+      json: described("Completion", Completion),
+      // a streamed chunk is a completion object with the text so far
+      stream: { ...described("Completion", Completion), framing: "dataEvents" }
+    }
   },
-  { method: "POST", path: "/v1/embeddings", dialect, handler: embeddings, promptParam: "input", summary: "Embeddings" },
-  { method: "GET", path: "/v1/models", dialect, handler: listModels, summary: "The usable models" },
-  { method: "GET", path: "/v1/models/*", dialect, handler: retrieveModel, summary: "One model" }
+  {
+    method: "POST",
+    path: "/v1/embeddings",
+    dialect,
+    handler: embeddings,
+    promptParam: "input",
+    summary: "Embeddings",
+    api: { body: bodies.embedding, json: described("EmbeddingList", EmbeddingList) }
+  },
+  {
+    method: "GET",
+    path: "/v1/models",
+    dialect,
+    handler: listModels,
+    summary: "The usable models",
+    api: { json: described("ModelList", ModelList) }
+  },
+  {
+    method: "GET",
+    path: "/v1/models/*",
+    dialect,
+    handler: retrieveModel,
+    summary: "One model",
+    api: { json: described("Model", Model) }
+  }
 ]

@@ -1,16 +1,16 @@
 import * as crypto from "node:crypto"
 import type { Answer, FinishReason, GenerationEvent, ToolCall } from "../../domain/Generation.js"
 import type { ModelInfo } from "../../domain/Model.js"
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  Completion,
-  EmbeddingList,
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type Completion,
+  type EmbeddingList,
   ErrorBody,
-  Model,
-  ModelList,
-  ToolCallDelta,
-  ToolCallOut
+  type Model,
+  type ModelList,
+  type ToolCallDelta,
+  type ToolCallOut
 } from "../../domain/OpenAi.js"
 import type { Dialect } from "../Dialect.js"
 import type { ErrorReply } from "../Reply.js"
@@ -33,6 +33,7 @@ const typeOf = (status: number): string =>
 export const dialect: Dialect = {
   name: "openai",
   prefixes: ["/v1"],
+  errorSchema: ErrorBody,
   errorBody: (reply: ErrorReply): ErrorBody => ({
     error: { message: reply.details, type: typeOf(reply.status), param: reply.param ?? null, code: reply.code }
   })

@@ -1,11 +1,11 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
 import type { GenerationRequest } from "../../domain/Generation.js"
 import { DetokenizeRequest, TokenizeRequest } from "../../domain/LlamaServer.js"
 import { ChatCompletionRequest, strict } from "../../domain/OpenAi.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
-import { bodyAs, decode, jsonBody } from "../Body.js"
+import { decode, jsonBody, requestBody } from "../Body.js"
 import { chatGeneration } from "../openai/Decode.js"
 
 /**
@@ -14,8 +14,10 @@ import { chatGeneration } from "../openai/Decode.js"
  * one available, else the request is refused with the names to choose from.
  */
 
-export const tokenizeRequest = bodyAs(TokenizeRequest)
-export const detokenizeRequest = bodyAs(DetokenizeRequest)
+const tokenize = requestBody("ops.TokenizeRequest", TokenizeRequest)
+const detokenize = requestBody("ops.DetokenizeRequest", DetokenizeRequest)
+export const tokenizeRequest = tokenize.decoded
+export const detokenizeRequest = detokenize.decoded
 
 // a refusal lists this many names at most
 const LISTED = 32
@@ -65,3 +67,20 @@ export const applyTemplateRequest: Effect.Effect<
   const request = yield* decode(ChatCompletionRequest, strict)(body)
   return yield* chatGeneration(request)
 })
+
+/**
+ * The bodies as the API description shows them; `/apply-template`'s is chat's with its `model`
+ * optional, as decoded above.
+ */
+export const bodies = {
+  tokenize: tokenize.api,
+  detokenize: detokenize.api,
+  applyTemplate: {
+    name: "ops.ApplyTemplateRequest",
+    schema: Schema.Struct({
+      ...ChatCompletionRequest.fields,
+      model: Schema.optional(ChatCompletionRequest.fields.model)
+    }),
+    strict: true
+  }
+}

@@ -1,12 +1,12 @@
 import { HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
-import type { ApplyTemplateResponse, DetokenizeResponse, TokenizeResponse } from "../../domain/LlamaServer.js"
+import { ApplyTemplateResponse, DetokenizeResponse, TokenizeResponse } from "../../domain/LlamaServer.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { Metrics } from "../../services/Metrics.js"
 import * as Tokenizer from "../../services/Tokenizer.js"
-import type { Route } from "../Dialect.js"
+import { described, type Route } from "../Dialect.js"
 import { dialect } from "../seed/Render.js"
-import { applyTemplateRequest, detokenizeRequest, modelFor, tokenizeRequest } from "./Decode.js"
+import { applyTemplateRequest, bodies, detokenizeRequest, modelFor, tokenizeRequest } from "./Decode.js"
 
 /**
  * Operations: `GET /metrics` (Prometheus) and llama-server's tokenizer endpoints. They answer
@@ -57,15 +57,44 @@ const applyTemplate = Effect.gen(function*() {
 })
 
 export const routes: ReadonlyArray<Route> = [
-  { method: "GET", path: "/metrics", dialect, handler: metrics, summary: "Prometheus metrics (text format 0.0.4)" },
-  { method: "POST", path: "/tokenize", dialect, handler: tokenize, summary: "Text to token ids (or ids and pieces)" },
-  { method: "POST", path: "/detokenize", dialect, handler: detokenize, summary: "Token ids to text" },
+  {
+    method: "GET",
+    path: "/metrics",
+    dialect,
+    handler: metrics,
+    summary: "Prometheus metrics (text format 0.0.4)",
+    api: {
+      text: { contentType: PROMETHEUS_TEXT, description: "Prometheus' text exposition format 0.0.4" },
+      tags: ["ops"]
+    }
+  },
+  {
+    method: "POST",
+    path: "/tokenize",
+    dialect,
+    handler: tokenize,
+    summary: "Text to token ids (or ids and pieces)",
+    api: { body: bodies.tokenize, json: described("ops.TokenizeResponse", TokenizeResponse), tags: ["ops"] }
+  },
+  {
+    method: "POST",
+    path: "/detokenize",
+    dialect,
+    handler: detokenize,
+    summary: "Token ids to text",
+    api: { body: bodies.detokenize, json: described("ops.DetokenizeResponse", DetokenizeResponse), tags: ["ops"] }
+  },
   {
     method: "POST",
     path: "/apply-template",
     dialect,
     handler: applyTemplate,
     promptParam: "messages",
-    summary: "A conversation rendered with the model's chat template"
+    summary: "A conversation rendered with the model's chat template",
+    api: {
+      body: bodies.applyTemplate,
+      json: described("ops.ApplyTemplateResponse", ApplyTemplateResponse),
+      tags: ["ops"]
+    }
   }
 ]

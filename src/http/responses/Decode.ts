@@ -3,12 +3,15 @@ import { InvalidRequest } from "../../domain/Errors.js"
 import type { ChatMessage, GenerationRequest, ResponseFormat, Thinking, Tools } from "../../domain/Generation.js"
 import { samplingFrom } from "../../domain/Generation.js"
 import { type Content, type InputItem, ResponseRequest, strict, type TextFormat } from "../../domain/Responses.js"
-import { bodyAs } from "../Body.js"
+import { requestBody } from "../Body.js"
 import { toolsFrom } from "../ToolChoice.js"
 
 /** OpenAI's Responses requests to the engine's, with the Responses API's field names in every error. */
 
-export const responseRequest = bodyAs(ResponseRequest, strict)
+const response = requestBody("ResponseRequest", ResponseRequest, strict)
+export const responseRequest = response.decoded
+/** The body as the API description shows it. */
+export const responseBody = response.api
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 

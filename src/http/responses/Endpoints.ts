@@ -1,12 +1,13 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Stream } from "effect"
 import { GenerationFailed, InvalidRequest } from "../../domain/Errors.js"
+import { ResponseObject, StreamEvent } from "../../domain/ResponseObject.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
-import type { Handler, Route } from "../Dialect.js"
+import { described, type Handler, type Route } from "../Dialect.js"
 import { NotStored, RouteNotFound } from "../Failures.js"
 import { requestUrl } from "../RequestUrl.js"
 import * as Sse from "../Sse.js"
-import { generationOf, paramOf, responseRequest } from "./Decode.js"
+import { generationOf, paramOf, responseBody, responseRequest } from "./Decode.js"
 import { outputBuilder } from "./Output.js"
 import * as Render from "./Render.js"
 
@@ -51,6 +52,8 @@ const notImplemented: Handler = Effect.flatMap(whereOf, (where) => Effect.fail(n
 
 const dialect = Render.dialect
 
+const refusal = (status: number) => ({ refuses: status })
+
 export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
@@ -58,37 +61,60 @@ export const routes: ReadonlyArray<Route> = [
     dialect,
     handler: create,
     promptParam: "input",
-    summary: "OpenAI Responses (JSON, or SSE events), stateless, with tools, reasoning and text formats"
+    summary: "OpenAI Responses (JSON, or SSE events), stateless, with tools, reasoning and text formats",
+    api: {
+      body: responseBody,
+      json: described("ResponseObject", ResponseObject),
+      stream: { ...described("StreamEvent", StreamEvent), framing: "namedEvents" }
+    }
   },
   // the SDK's other calls: each would look up a stored response, and Shimmy keeps none
-  { method: "GET", path: "/v1/responses/:id", dialect, handler: notStored, summary: "No stored responses (404)" },
-  { method: "DELETE", path: "/v1/responses/:id", dialect, handler: notStored, summary: "No stored responses (404)" },
+  {
+    method: "GET",
+    path: "/v1/responses/:id",
+    dialect,
+    handler: notStored,
+    summary: "No stored responses (404)",
+    api: refusal(404)
+  },
+  {
+    method: "DELETE",
+    path: "/v1/responses/:id",
+    dialect,
+    handler: notStored,
+    summary: "No stored responses (404)",
+    api: refusal(404)
+  },
   {
     method: "GET",
     path: "/v1/responses/:id/input_items",
     dialect,
     handler: notStored,
-    summary: "No stored responses (404)"
+    summary: "No stored responses (404)",
+    api: refusal(404)
   },
   {
     method: "POST",
     path: "/v1/responses/:id/cancel",
     dialect,
     handler: notStored,
-    summary: "No background responses (404)"
+    summary: "No background responses (404)",
+    api: refusal(404)
   },
   {
     method: "POST",
     path: "/v1/responses/compact",
     dialect,
     handler: notImplemented,
-    summary: "Not implemented (404)"
+    summary: "Not implemented (404)",
+    api: refusal(404)
   },
   {
     method: "POST",
     path: "/v1/responses/input_tokens",
     dialect,
     handler: notImplemented,
-    summary: "Not implemented (404)"
+    summary: "Not implemented (404)",
+    api: refusal(404)
   }
 ]

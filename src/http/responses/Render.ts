@@ -15,7 +15,8 @@ export const dialect: Dialect = {
   name: "responses",
   // the longest prefix wins (Routes.dialectOf): /v1/responses/... is this dialect's, the rest of /v1 chat's
   prefixes: ["/v1/responses"],
-  errorBody: OpenAiRender.dialect.errorBody
+  errorBody: OpenAiRender.dialect.errorBody,
+  ...(OpenAiRender.dialect.errorSchema !== undefined ? { errorSchema: OpenAiRender.dialect.errorSchema } : {})
 }
 
 /** OpenAI's ids: a type prefix and hex (`resp_...`, `msg_...`, `rs_...`, `fc_...`). */

@@ -1,12 +1,21 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import { collect } from "../../domain/Generation.js"
+import {
+  GenerateChunk,
+  GenerateRequest,
+  GenerateResponse,
+  HealthResponse,
+  ModelsResponse,
+  PublicHealth,
+  SocketFrame
+} from "../../domain/SeedApi.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
 import { VERSION } from "../../Version.js"
 import { jsonBody } from "../Body.js"
 import { Anonymous } from "../Caller.js"
-import type { Route } from "../Dialect.js"
+import { described, type Route } from "../Dialect.js"
 import { requestUrl } from "../RequestUrl.js"
 import * as Sse from "../Sse.js"
 import * as WebSocket from "../WebSocket.js"
@@ -58,27 +67,50 @@ const socket = WebSocket.endpoint({
   frames: Render.frames
 })
 
+const generateBody = described("GenerateRequest", GenerateRequest)
+
 export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
     path: "/api/generate",
     dialect: Render.dialect,
     handler: generate,
-    summary: "Generate text (JSON, or SSE)"
+    summary: "Generate text (JSON, or SSE)",
+    api: {
+      body: generateBody,
+      json: described("GenerateResponse", GenerateResponse),
+      stream: { ...described("GenerateChunk", GenerateChunk), framing: "dataEvents" }
+    }
   },
-  { method: "GET", path: "/api/models", dialect: Render.dialect, handler: models, summary: "The models found" },
+  {
+    method: "GET",
+    path: "/api/models",
+    dialect: Render.dialect,
+    handler: models,
+    summary: "The models found",
+    api: { json: described("ModelsResponse", ModelsResponse) }
+  },
   {
     method: "GET",
     path: "/api/health",
     dialect: Render.dialect,
     handler: health,
-    summary: "Status, memory, sequences"
+    summary: "Status, memory, sequences",
+    api: {
+      json: [described("HealthResponse", HealthResponse), described("PublicHealth", PublicHealth)],
+      description: "Open without the API key; a caller without it learns only `{\"status\":\"healthy\"}`"
+    }
   },
   {
     method: "GET",
     path: "/ws/generate",
     dialect: Render.dialect,
     handler: socket,
-    summary: "Generate over a WebSocket"
+    summary: "Generate over a WebSocket",
+    api: {
+      socket: { send: generateBody, receive: described("SocketFrame", SocketFrame) },
+      description: "Each text message is a `POST /api/generate` body; it is answered with `{\"token\"}` " +
+        "messages, then one `{\"done\":true}` (or one error body); the socket stays open for the next"
+    }
   }
 ]

@@ -1,14 +1,14 @@
 import { Option } from "effect"
 import type { Answer, FinishReason, GenerationEvent } from "../../domain/Generation.js"
 import type { ModelInfo } from "../../domain/Model.js"
-import type {
+import {
   ErrorBody,
-  GenerateChunk,
-  GenerateResponse,
-  HealthResponse,
-  ModelsResponse,
-  PublicHealth,
-  SocketFrame
+  type GenerateChunk,
+  type GenerateResponse,
+  type HealthResponse,
+  type ModelsResponse,
+  type PublicHealth,
+  type SocketFrame
 } from "../../domain/SeedApi.js"
 import { formatBytes } from "../../Format.js"
 import type { LoadingModel, SchedulerStats } from "../../services/LlamaEngine.js"
@@ -22,6 +22,7 @@ import type { ErrorReply } from "../Reply.js"
 export const dialect: Dialect = {
   name: "seed",
   prefixes: ["/"],
+  errorSchema: ErrorBody,
   errorBody: (reply: ErrorReply): ErrorBody => ({
     error: { code: reply.code, message: reply.message, details: reply.details }
   })
