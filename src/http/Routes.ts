@@ -9,6 +9,7 @@ import * as OllamaRender from "./ollama/Render.js"
 import * as OpenAi from "./openai/Endpoints.js"
 import * as OpenAiRender from "./openai/Render.js"
 import * as Ops from "./ops/Endpoints.js"
+import * as Pull from "./pull/Endpoints.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import * as Responses from "./responses/Endpoints.js"
@@ -145,6 +146,7 @@ export const mainTable: RouteTable = makeTable(
     ...Responses.routes,
     ...Anthropic.routes,
     ...Ops.routes,
+    ...Pull.routes,
     ...mount("/ollama", Ollama.routes),
     ...ollamaAtRoot
   ],

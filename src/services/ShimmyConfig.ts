@@ -1,4 +1,4 @@
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parseKeepAlive } from "./KeepAlive.js"
@@ -64,6 +64,10 @@ export const settings = {
     Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "hub")))),
     Config.withDefault(path.join(home, ".cache", "huggingface", "hub"))
   ),
+  hubEndpoint: Config.string("HF_ENDPOINT").pipe(Config.withDefault("https://huggingface.co")),
+  hubToken: Config.option(Config.redacted("HF_TOKEN")).pipe(
+    Config.map(Option.filter((token) => Redacted.value(token).trim().length > 0))
+  ),
   ollamaModels: Config.string("OLLAMA_MODELS").pipe(Config.withDefault(path.join(home, ".ollama", "models"))),
   lmStudioDirs: pathList("SHIMMY_LMSTUDIO_DIRS").pipe(
     Config.map((dirs) =>
@@ -98,6 +102,10 @@ export interface ShimmyConfigShape {
    */
   readonly modelIdleTimeout: Duration.Duration
   readonly huggingFaceCache: string
+  /** the hub `shimmy pull` asks (`HF_ENDPOINT`, a mirror); https://huggingface.co when left out */
+  readonly hubEndpoint?: string
+  /** `HF_TOKEN`, sent to the hub only (gated and private repositories) */
+  readonly hubToken?: Option.Option<Redacted.Redacted>
   readonly ollamaModels: string
   readonly lmStudioDirs: ReadonlyArray<string>
   /** whether to look in the Hugging Face, Ollama and LM Studio stores */

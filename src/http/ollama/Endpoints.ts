@@ -1,6 +1,7 @@
 import type { Route } from "../Dialect.js"
 import { handlers as generation } from "./Generate.js"
 import { handlers as models } from "./Models.js"
+import { pull } from "./Pull.js"
 import { dialect } from "./Render.js"
 
 /**
@@ -46,7 +47,13 @@ export const routes: ReadonlyArray<Route> = [
     handler: generation.embeddings,
     summary: "One embedding (the older endpoint)"
   },
-  { method: "POST", path: "/api/pull", dialect, handler: models.pull, summary: "Not supported (501)" },
+  {
+    method: "POST",
+    path: "/api/pull",
+    dialect,
+    handler: pull,
+    summary: "Download a model from the Hugging Face hub (hf.co/org/repo:Q4_K_M), NDJSON progress"
+  },
   { method: "POST", path: "/api/push", dialect, handler: models.push, summary: "Not supported (501)" },
   { method: "POST", path: "/api/create", dialect, handler: models.create, summary: "Not supported (501)" },
   { method: "POST", path: "/api/copy", dialect, handler: models.copy, summary: "Not supported (501)" },
