@@ -82,7 +82,9 @@ describe("ModelRegistry", () => {
       expect(hf.source).toBe("huggingface")
       expect(hf.status).toBe("ok")
       // the snapshot's path, not the blob's: llama.cpp finds a split model's parts by the file's name
-      expect(hf.path).toBe(path.join(root, "hf", "models--karpathy--tinyllamas", "snapshots", "rev1", "hf-stories.gguf"))
+      expect(hf.path).toBe(
+        path.join(root, "hf", "models--karpathy--tinyllamas", "snapshots", "rev1", "hf-stories.gguf")
+      )
       // one entry although two snapshots link the same file
       expect(models.filter((m) => m.name === "hf-stories")).toHaveLength(1)
 

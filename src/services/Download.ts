@@ -44,8 +44,7 @@ export const formatBytes = (n: number): string => {
   return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`
 }
 
-const sizeOf = (file: string) =>
-  Effect.promise(() => fs.stat(file).then((s) => s.size, () => undefined))
+const sizeOf = (file: string) => Effect.promise(() => fs.stat(file).then((s) => s.size, () => undefined))
 
 const hashFile = (file: string, hash: Hash) =>
   Effect.promise(() =>
@@ -77,7 +76,9 @@ const writeFailed = (spec: DownloadSpec, remaining: number) => (e: unknown) => {
 /** Fails before a byte is fetched when the disk cannot hold what is left. */
 const checkSpace = (spec: DownloadSpec, remaining: number) =>
   Effect.promise(() => fs.statfs(path.dirname(spec.partial)).then((s) => s.bavail * s.bsize, () => undefined)).pipe(
-    Effect.flatMap((free) => free !== undefined && free < remaining ? Effect.fail(diskFull(spec, remaining, free)) : Effect.void)
+    Effect.flatMap((free) =>
+      free !== undefined && free < remaining ? Effect.fail(diskFull(spec, remaining, free)) : Effect.void
+    )
   )
 
 type Attempt =
@@ -134,7 +135,10 @@ export const download = (access: HubAccess, spec: DownloadSpec): Effect.Effect<D
         const start = Number(/^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1])
         if (start !== offset) {
           return yield* Effect.fail(
-            new PullFailed({ kind: "upstream", reason: `${spec.what}: the server sent bytes from ${start}, not ${offset}` })
+            new PullFailed({
+              kind: "upstream",
+              reason: `${spec.what}: the server sent bytes from ${start}, not ${offset}`
+            })
           )
         }
       } else if (offset > 0) {

@@ -135,10 +135,13 @@ export const modelInfo = (access: HubAccess, repo: string, revision: string, sig
       access.endpoint
     )
     const { response } = yield* fetchFollowing(access, url, { method: "GET", signal })
-    if (!response.ok) return yield* Effect.flatMap(refusal(access, response, `repository ${repo}@${revision}`), Effect.fail)
+    if (!response.ok) {
+      return yield* Effect.flatMap(refusal(access, response, `repository ${repo}@${revision}`), Effect.fail)
+    }
     const body = yield* Effect.tryPromise({
       try: () => response.json() as Promise<unknown>,
-      catch: (e) => new PullFailed({ kind: "upstream", reason: `the hub's answer for ${repo} is not JSON: ${describe(e)}` })
+      catch: (e) =>
+        new PullFailed({ kind: "upstream", reason: `the hub's answer for ${repo} is not JSON: ${describe(e)}` })
     })
     return yield* Schema.decodeUnknown(HubModelInfo)(body).pipe(
       Effect.mapError(() =>

@@ -61,8 +61,12 @@ const parsePath = (reference: string, text: string, revision: string | undefined
   const colon = repoAndTag.indexOf(":")
   const repo = colon >= 0 ? repoAndTag.slice(0, colon) : repoAndTag
   const tag = colon >= 0 ? repoAndTag.slice(colon + 1) : undefined
-  if (!NAME.test(org) || !NAME.test(repo)) return bad(reference, `${JSON.stringify(`${org}/${repo}`)} is not a repository name`)
-  if (rev !== undefined && !REVISION.test(rev)) return bad(reference, `the revision ${JSON.stringify(rev)} is not valid`)
+  if (!NAME.test(org) || !NAME.test(repo)) {
+    return bad(reference, `${JSON.stringify(`${org}/${repo}`)} is not a repository name`)
+  }
+  if (rev !== undefined && !REVISION.test(rev)) {
+    return bad(reference, `the revision ${JSON.stringify(rev)} is not valid`)
+  }
   const base = { _tag: "Hub" as const, repo: `${org}/${repo}`, revision: rev ?? "main" }
   if (file.length > 0) {
     if (tag !== undefined) return bad(reference, "give a quantization tag or a file, not both")

@@ -75,7 +75,13 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
             size: file.size,
             what: file.what,
             onProgress: (completed, total) =>
-              emit({ _tag: "Progress", file: file.what, ...digest, completed, ...(total !== undefined ? { total } : {}) })
+              emit({
+                _tag: "Progress",
+                file: file.what,
+                ...digest,
+                completed,
+                ...(total !== undefined ? { total } : {})
+              })
           })
           // what the hub publishes: the listing's sha256, else the LFS etag of the resolve answer
           const linked = got.first.get("x-linked-etag")?.replace(/^W\//, "").replace(/"/g, "")
@@ -99,7 +105,9 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
           if (!response.ok) return yield* Effect.flatMap(refusal(access, response, file.path), Effect.fail)
           const etag = (first.get("x-linked-etag") ?? first.get("etag") ?? "").replace(/^W\//, "").replace(/"/g, "")
           if (etag.length === 0) {
-            return yield* Effect.fail(new PullFailed({ kind: "upstream", reason: `${file.path}: the hub sent no ETag` }))
+            return yield* Effect.fail(
+              new PullFailed({ kind: "upstream", reason: `${file.path}: the hub sent no ETag` })
+            )
           }
           return etag
         }))

@@ -1,7 +1,7 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Stream } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
-import { ProgressResponse, PullRequest } from "../../domain/Ollama.js"
+import { type ProgressResponse, PullRequest } from "../../domain/Ollama.js"
 import type { PullEvent } from "../../domain/Pull.js"
 import { Puller } from "../../services/Puller.js"
 import { bodyAs } from "../Body.js"
