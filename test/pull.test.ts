@@ -1,6 +1,6 @@
+import { Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Option, Redacted } from "effect"
 import { Ollama } from "ollama"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { freshDir } from "./support/env.js"
@@ -92,7 +92,9 @@ const refusal = async (call: () => Promise<unknown>) => {
 const names = async () => (await ollama.list()).models.map((m) => m.name)
 
 const partials = (dir: string) =>
-  fs.existsSync(path.join(dir, "blobs")) ? fs.readdirSync(path.join(dir, "blobs")).filter((f) => f.endsWith(".incomplete")) : []
+  fs.existsSync(path.join(dir, "blobs"))
+    ? fs.readdirSync(path.join(dir, "blobs")).filter((f) => f.endsWith(".incomplete"))
+    : []
 
 /** Shimmy's own endpoint: the NDJSON lines, parsed. */
 const shimmyPull = async (body: object) => {
@@ -196,7 +198,11 @@ describe("Ollama's /api/pull through the ollama client", () => {
       for await (const _ of parts) { /* the stream ends with the error line */ }
     })
     expect(error.message).toMatch(
-      new RegExp(`^corrupt-Q4_K_M.gguf: the sha256 of the download is [0-9a-f]{64}, but the hub publishes ${sha256(STORIES)}; the download was deleted`)
+      new RegExp(
+        `^corrupt-Q4_K_M.gguf: the sha256 of the download is [0-9a-f]{64}, but the hub publishes ${
+          sha256(STORIES)
+        }; the download was deleted`
+      )
     )
     expect(partials(repoDir(repo))).toEqual([])
     expect(fs.existsSync(path.join(repoDir(repo), "snapshots"))).toBe(false)
@@ -226,8 +232,10 @@ describe("Ollama's /api/pull through the ollama client", () => {
       "split-stories-00002-of-00002.gguf"
     ])
     const listed = (await ollama.list()).models.find((m) => m.name === "split-stories:latest")
-    expect(listed?.size).toBe(hub.repos.get("tiny/split-GGUF")!.files["split-stories-00001-of-00002.gguf"]!.length +
-      hub.repos.get("tiny/split-GGUF")!.files["split-stories-00002-of-00002.gguf"]!.length)
+    expect(listed?.size).toBe(
+      hub.repos.get("tiny/split-GGUF")!.files["split-stories-00001-of-00002.gguf"]!.length +
+        hub.repos.get("tiny/split-GGUF")!.files["split-stories-00002-of-00002.gguf"]!.length
+    )
     const answer = await mounted.generate({
       model: "split-stories",
       prompt: "Once upon a time",
@@ -322,7 +330,11 @@ describe("POST /api/models/pull, Shimmy's own", () => {
     }
     controller.abort()
     // the server lets go of the download once the request is gone
-    for (let i = 0; i < 50 && fs.existsSync(path.join(cache, ".locks", `models--tiny--abort-GGUF`, `${sha256(STORIES)}.lock`)); i++) {
+    for (
+      let i = 0;
+      i < 50 && fs.existsSync(path.join(cache, ".locks", `models--tiny--abort-GGUF`, `${sha256(STORIES)}.lock`));
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 100))
     }
     expect(fs.statSync(partial).size).toBe(400_000)

@@ -74,9 +74,15 @@ export const startHub = async (): Promise<FakeHub> => {
     })
 
   const serveBytes = (req: http.IncomingMessage, res: http.ServerResponse, original: Buffer) => {
-    const bytes = faults.wrongBytes === true ? Buffer.from(original).fill(0x5a, 0, Math.min(64, original.length)) : original
+    const bytes = faults.wrongBytes === true
+      ? Buffer.from(original).fill(0x5a, 0, Math.min(64, original.length))
+      : original
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "")
-    const headers = { "accept-ranges": "bytes", etag: `"${sha256(original)}"`, "content-type": "application/octet-stream" }
+    const headers = {
+      "accept-ranges": "bytes",
+      etag: `"${sha256(original)}"`,
+      "content-type": "application/octet-stream"
+    }
     let start = 0
     if (range !== null && faults.ignoreRange !== true) {
       start = Number(range[1])
@@ -110,7 +116,9 @@ export const startHub = async (): Promise<FakeHub> => {
     record("cdn", req)
     const url = new URL(req.url ?? "/", "http://cdn")
     const blob = /^\/blob\/([0-9a-f]{64})$/.exec(url.pathname)
-    const bytes = blob !== null ? blobs.get(blob[1]!) : plain.get(decodeURIComponent(url.pathname.replace(/^\/files\//, "")))
+    const bytes = blob !== null
+      ? blobs.get(blob[1]!)
+      : plain.get(decodeURIComponent(url.pathname.replace(/^\/files\//, "")))
     if (bytes === undefined) {
       res.writeHead(404, { "content-type": "text/plain" })
       return res.end("Not Found")
@@ -129,7 +137,9 @@ export const startHub = async (): Promise<FakeHub> => {
     const url = new URL(req.url ?? "/", "http://hub")
     if (faults.token !== undefined) {
       const auth = req.headers.authorization
-      if (auth === undefined) return refuse(res, 401, "GatedRepo", "Access to this model is restricted. You must be authenticated.")
+      if (auth === undefined) {
+        return refuse(res, 401, "GatedRepo", "Access to this model is restricted. You must be authenticated.")
+      }
       if (auth !== `Bearer ${faults.token}`) return refuse(res, 403, "GatedRepo", "Access to this model is restricted.")
     }
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(url.pathname)
