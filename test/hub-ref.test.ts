@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { Effect } from "effect"
 import { choose, type HubFile } from "../src/services/Hub.js"
 import { parseReference } from "../src/services/HubRef.js"
 
@@ -67,7 +66,7 @@ describe("parseReference", () => {
 const files = (...paths: ReadonlyArray<string>): ReadonlyArray<HubFile> =>
   paths.map((path) => ({ path, size: 1, sha256: undefined }))
 const chosen = (listing: ReadonlyArray<HubFile>, wanted: { file?: string; tag?: string } = {}) =>
-  Effect.runSync(Effect.either(choose("org/repo", listing, wanted)))
+  choose("org/repo", listing, wanted)
 
 describe("choose", () => {
   const repo = files(

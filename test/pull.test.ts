@@ -139,6 +139,13 @@ describe("Ollama's /api/pull through the ollama client", () => {
     })
     expect(answer.done).toBe(true)
     expect(answer.eval_count).toBe(5)
+    // and by the name it was pulled by, as Ollama's clients do after `ollama pull`
+    const byPulledName = await mounted.generate({
+      model: "hf.co/tiny/stories-GGUF",
+      prompt: "Once upon a time",
+      options: { num_predict: 5, temperature: 0 }
+    })
+    expect(byPulledName.response).toBe(answer.response)
   })
 
   it("matches a tag case-insensitively; stream:false answers one {status:\"success\"}; a second pull is instant", async () => {
@@ -147,6 +154,12 @@ describe("Ollama's /api/pull through the ollama client", () => {
     const snapshot = path.join(repoDir("tiny/stories-GGUF"), "snapshots", COMMIT, "tinystories-Q8_0.gguf")
     expect(fs.readFileSync(snapshot).equals(Q8)).toBe(true)
     expect(await names()).toContain("tinystories-Q8_0:latest")
+    const byTag = await mounted.generate({
+      model: "hf.co/tiny/stories-GGUF:Q8_0",
+      prompt: "Once upon a time",
+      options: { num_predict: 3 }
+    })
+    expect(byTag.eval_count).toBe(3)
     hub.requests.length = 0
     expect(await ollama.pull({ model: "huggingface.co/tiny/stories-GGUF:Q8_0", stream: false })).toEqual({
       status: "success"

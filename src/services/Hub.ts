@@ -1,4 +1,4 @@
-import { Effect, Option, Redacted, Schema } from "effect"
+import { Effect, Either, Option, Redacted, Schema } from "effect"
 import { PullFailed } from "../domain/Errors.js"
 import { HubError, HubModelInfo } from "../domain/Hub.js"
 
@@ -199,12 +199,12 @@ export const choose = (
   repo: string,
   files: ReadonlyArray<HubFile>,
   wanted: { readonly file?: string | undefined; readonly tag?: string | undefined }
-): Effect.Effect<ReadonlyArray<HubFile>, PullFailed> => {
+): Either.Either<ReadonlyArray<HubFile>, PullFailed> => {
   const models = choices(files)
   if (wanted.file !== undefined) {
     const file = files.find((f) => f.path === wanted.file)
     if (file === undefined) {
-      return Effect.fail(
+      return Either.left(
         new PullFailed({
           kind: "not_found",
           reason: `${repo} has no file ${wanted.file}; its GGUF files: ${
@@ -213,13 +213,13 @@ export const choose = (
         })
       )
     }
-    if (!SPLIT.test(file.path)) return Effect.succeed([file])
+    if (!SPLIT.test(file.path)) return Either.right([file])
     const label = nameOf(file.path)
-    return Effect.succeed(models.find((m) => m.label === label)?.files ?? [file])
+    return Either.right(models.find((m) => m.label === label)?.files ?? [file])
   }
   if (models.length === 0) {
     const names = files.map((f) => f.path)
-    return Effect.fail(
+    return Either.left(
       new PullFailed({
         kind: "no_gguf",
         reason: `${repo} has no GGUF files; it has: ${names.slice(0, 20).join(", ") || "(nothing)"}${
@@ -231,9 +231,9 @@ export const choose = (
   if (wanted.tag !== undefined) {
     const tag = wanted.tag
     const found = models.find((m) => matchesTag(m.label, tag))
-    if (found !== undefined) return Effect.succeed(found.files)
+    if (found !== undefined) return Either.right(found.files)
     const quants = quantsIn(models.map((m) => m.label))
-    return Effect.fail(
+    return Either.left(
       new PullFailed({
         kind: "unknown_tag",
         reason: `${repo} has no GGUF file for the tag ${JSON.stringify(tag)}; ${
@@ -246,7 +246,7 @@ export const choose = (
   }
   for (const quant of PREFERRED) {
     const found = models.find((m) => matchesTag(m.label, quant))
-    if (found !== undefined) return Effect.succeed(found.files)
+    if (found !== undefined) return Either.right(found.files)
   }
-  return Effect.succeed(models[0]!.files)
+  return Either.right(models[0]!.files)
 }

@@ -5,6 +5,7 @@ import { InvalidRequest, ModelNotFound } from "../domain/Errors.js"
 import { ModelInfo, type ModelSource } from "../domain/Model.js"
 import { type Candidate, fromHuggingFace, fromOllama, fromPaths } from "./Discovery.js"
 import { GgufError, summarize, type VocabularyGuard } from "./Gguf.js"
+import { hubAlias } from "./HubAlias.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
 /** A discovered model with what the engine needs to use it safely. */
@@ -149,7 +150,10 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
 
     const find = (snap: Snapshot, name: string) => {
       const keys = lookupKeys(name)
-      return Option.fromNullable(snap.models.find((m) => keys.includes(m.info.name.toLowerCase())))
+      // `hf.co/org/repo:tag`, the name an Ollama client pulled a model by, means the file it pulled
+      return Option.fromNullable(
+        snap.models.find((m) => keys.includes(m.info.name.toLowerCase())) ?? hubAlias(name, snap.models)
+      )
     }
 
     const refresh = SynchronizedRef.updateAndGetEffect(
