@@ -129,6 +129,11 @@ describe("shimmy pull", () => {
     expect(refused.stderr).toMatch(
       /^error: repository cli\/stories-GGUF@main needs authentication \(401\).*set HF_TOKEN/
     )
+    const wrong = await shimmy(["pull", "cli/stories-GGUF"], { ...env, HF_TOKEN: "hf_wrong" })
+    expect(wrong.code).toBe(1)
+    expect(wrong.stderr).toMatch(
+      /^error: repository cli\/stories-GGUF@main: access denied \(403\); for a gated repository accept its conditions on the hub and check that HF_TOKEN may read it/
+    )
     hub.requests.length = 0
     const allowed = await shimmy(["pull", "cli/stories-GGUF", "--revision", COMMIT], {
       ...env,

@@ -1,4 +1,5 @@
 import { Option, Redacted } from "effect"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Ollama } from "ollama"
@@ -276,6 +277,29 @@ describe("Ollama's /api/pull through the ollama client", () => {
   })
 })
 
+describe("pulls in other processes", () => {
+  it("waits while another live process holds the blob's lock; a lock whose owner is gone is taken over", async () => {
+    const repo = freshRepo("locked-GGUF", "locked-Q4_K_M.gguf")
+    const lock = path.join(cache, ".locks", "models--tiny--locked-GGUF", `${sha256(STORIES)}.lock`)
+    fs.mkdirSync(path.dirname(lock), { recursive: true })
+    // a live pid (this process's) holds it
+    fs.writeFileSync(lock, String(process.pid))
+    const pulling = ollama.pull({ model: `hf.co/${repo}`, stream: false })
+    await new Promise((r) => setTimeout(r, 800))
+    expect(hub.requests.filter((r) => r.server === "cdn")).toEqual([])
+    fs.rmSync(lock)
+    expect(await pulling).toEqual({ status: "success" })
+    expect(hub.requests.filter((r) => r.server === "cdn")).toHaveLength(1)
+
+    const stale = freshRepo("stale-GGUF", "stale-Q4_K_M.gguf")
+    const staleLock = path.join(cache, ".locks", "models--tiny--stale-GGUF", `${sha256(STORIES)}.lock`)
+    fs.mkdirSync(path.dirname(staleLock), { recursive: true })
+    fs.writeFileSync(staleLock, String(spawnSync("true").pid))
+    expect(await ollama.pull({ model: `hf.co/${stale}`, stream: false })).toEqual({ status: "success" })
+    expect(fs.existsSync(staleLock)).toBe(false)
+  })
+})
+
 describe("POST /api/models/pull, Shimmy's own", () => {
   it("streams NDJSON: resolved, progress, verifying, done, for org/repo/file.gguf", async () => {
     const { status, text, type } = await shimmyPull({ model: "tiny/stories-GGUF/tinystories-Q8_0.gguf" })
@@ -375,6 +399,29 @@ describe("POST /api/models/pull, Shimmy's own", () => {
         "free some space and pull again (the download resumes)"
     })
     expect(await names()).not.toContain("full-Q4_K_M:latest")
+  })
+})
+
+describe("the API key", () => {
+  it("covers both pull endpoints: they write to disk", async () => {
+    const locked = await startServer(
+      { modelPaths: [], huggingFaceCache: freshDir("pull-key"), hubEndpoint: hub.url },
+      { apiKey: Option.some(Redacted.make("sk-pull")) }
+    )
+    try {
+      for (const route of ["/api/pull", "/api/models/pull", "/ollama/api/pull"]) {
+        const response = await fetch(`${locked.url}${route}`, {
+          method: "POST",
+          body: JSON.stringify({ model: "tiny/stories-GGUF" })
+        })
+        expect(response.status).toBe(401)
+      }
+      expect(hub.requests).toEqual([])
+      const client = new Ollama({ host: locked.url, headers: { authorization: "Bearer sk-pull" } })
+      expect(await client.pull({ model: "hf.co/tiny/stories-GGUF", stream: false })).toEqual({ status: "success" })
+    } finally {
+      await locked.close()
+    }
   })
 })
 
