@@ -88,6 +88,16 @@ describe("shimmy pull", () => {
       /^error: "just-a-name" is not a model reference: name a Hugging Face repository as org\/repo/
     )
     expect(bad.stderr.trim().split("\n")).toHaveLength(1)
+    const file = path.join(freshDir("pull-cli-file"), "not-a-dir")
+    fs.writeFileSync(file, "")
+    const unwritable = await shimmy(["pull", "cli/stories-GGUF"], { HF_ENDPOINT: hub.url, HF_HUB_CACHE: file })
+    expect(unwritable.code).toBe(1)
+    expect(unwritable.stderr.trim().split("\n").at(-1)).toMatch(
+      /^error: the download could not be stored at .*not-a-dir.*: ENOTDIR/
+    )
+    const endpoint = await shimmy(["pull", "cli/stories-GGUF"], { HF_ENDPOINT: "ftp://mirror" })
+    expect(endpoint.code).toBe(1)
+    expect(endpoint.stderr).toContain("HF_ENDPOINT must be an http(s) URL")
     const missing = await shimmy(["pull", "cli/missing"], env)
     expect(missing.code).toBe(1)
     expect(missing.stderr).toBe(
@@ -145,6 +155,13 @@ describe("shimmy pull", () => {
       "Bearer hf_cli_token"
     ])
     expect(hub.requests.filter((r) => r.server === "cdn").map((r) => r.authorization)).toEqual([undefined])
+
+    // the token `huggingface-cli login` saved in $HF_HOME/token, and the cache in $HF_HOME/hub
+    const home = freshDir("pull-cli-hf-home")
+    fs.writeFileSync(path.join(home, "token"), "hf_cli_token\n")
+    const saved = await shimmy(["pull", "cli/stories-GGUF"], { HF_ENDPOINT: hub.url, HF_HOME: home })
+    expect(saved.code).toBe(0)
+    expect(saved.stdout).toContain(path.join(home, "hub", "models--cli--stories-GGUF", "snapshots", COMMIT))
   })
 
   it("pulls a plain URL into the models directory, where it is listed", async () => {

@@ -85,6 +85,7 @@ export class PullFailed extends Schema.TaggedError<PullFailed>()("PullFailed", {
     "unknown_tag",
     "integrity",
     "disk_full",
+    "storage",
     "network",
     "upstream"
   ),

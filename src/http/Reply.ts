@@ -28,6 +28,8 @@ const pullStatus: Record<PullFailed["kind"], number> = {
   unknown_tag: 404,
   integrity: 502,
   disk_full: 507,
+  // the cache or models directory cannot be written: this server's fault, said plainly
+  storage: 500,
   network: 502,
   upstream: 502
 }

@@ -5,6 +5,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { PullFailed } from "../domain/Errors.js"
 import { fetchFollowing, type HubAccess, refusal } from "./Hub.js"
+import { io } from "./HubCache.js"
 
 /**
  * One file fetched into a partial file (`<blob>.incomplete`), resumed with `Range` from the
@@ -47,14 +48,13 @@ export const formatBytes = (n: number): string => {
 const sizeOf = (file: string) => Effect.promise(() => fs.stat(file).then((s) => s.size, () => undefined))
 
 const hashFile = (file: string, hash: Hash) =>
-  Effect.promise(() =>
+  io(file, () =>
     new Promise<void>((resolve, reject) => {
       const stream = createReadStream(file)
       stream.on("data", (chunk) => hash.update(chunk))
       stream.on("end", () => resolve())
       stream.on("error", reject)
-    })
-  )
+    }))
 
 const diskFull = (spec: DownloadSpec, needed: number, free?: number) =>
   new PullFailed({
@@ -87,12 +87,12 @@ type Attempt =
 
 export const download = (access: HubAccess, spec: DownloadSpec): Effect.Effect<Downloaded, PullFailed> =>
   Effect.gen(function*() {
-    yield* Effect.promise(() => fs.mkdir(path.dirname(spec.partial), { recursive: true }))
+    yield* io(path.dirname(spec.partial), () => fs.mkdir(path.dirname(spec.partial), { recursive: true }))
     let offset = (yield* sizeOf(spec.partial)) ?? 0
     let total = spec.size
     let hash = createHash("sha256")
     if (total !== undefined && offset > total) {
-      yield* Effect.promise(() => fs.truncate(spec.partial, 0))
+      yield* io(spec.partial, () => fs.truncate(spec.partial, 0))
       offset = 0
     }
     if (offset > 0) yield* hashFile(spec.partial, hash)
@@ -122,7 +122,7 @@ export const download = (access: HubAccess, spec: DownloadSpec): Effect.Effect<D
         // the partial already holds every byte, or is not the file this server has
         const whole = Number(/\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1])
         if (whole === offset) return { _tag: "Complete" } satisfies Attempt
-        yield* Effect.promise(() => fs.truncate(spec.partial, 0))
+        yield* io(spec.partial, () => fs.truncate(spec.partial, 0))
         offset = 0
         hash = createHash("sha256")
         return { _tag: "Cut", reason: "the server refused the range asked for", restarted: false } satisfies Attempt
@@ -143,7 +143,7 @@ export const download = (access: HubAccess, spec: DownloadSpec): Effect.Effect<D
         }
       } else if (offset > 0) {
         // the server ignored Range and sends the whole file: start it over
-        yield* Effect.promise(() => fs.truncate(spec.partial, 0))
+        yield* io(spec.partial, () => fs.truncate(spec.partial, 0))
         offset = 0
         hash = createHash("sha256")
         restarted = true
@@ -212,7 +212,7 @@ export const verify = (spec: { readonly partial: string; readonly what: string }
   expected.toLowerCase() === actual
     ? Effect.void
     : Effect.zipRight(
-      Effect.promise(() => fs.rm(spec.partial, { force: true })),
+      io(spec.partial, () => fs.rm(spec.partial, { force: true })),
       Effect.fail(
         new PullFailed({
           kind: "integrity",

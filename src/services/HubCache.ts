@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { PullFailed } from "../domain/Errors.js"
 
 /**
  * The Hugging Face cache layout, as huggingface_hub writes it, so other tools share the files:
@@ -23,11 +24,27 @@ export const snapshotPath = (folder: string, commit: string, file: string) =>
 export const lockPath = (cache: string, repoFolderName: string, blob: string) =>
   path.join(cache, ".locks", repoFolderName, `${blob}.lock`)
 
-const io = <A>(what: () => Promise<A>) => Effect.promise(what)
+/**
+ * A file-system step of a pull, its failure typed: a full disk says so, anything else (a cache
+ * that cannot be written) names the path and the system's error.
+ */
+export const io = <A>(target: string, what: () => Promise<A>): Effect.Effect<A, PullFailed> =>
+  Effect.tryPromise({
+    try: what,
+    catch: (e) => {
+      const code = (e as NodeJS.ErrnoException).code
+      return code === "ENOSPC" || code === "EDQUOT"
+        ? new PullFailed({ kind: "disk_full", reason: `the disk is full: ${target} could not be written` })
+        : new PullFailed({
+          kind: "storage",
+          reason: `the download could not be stored at ${target}: ${e instanceof Error ? e.message : String(e)}`
+        })
+    }
+  })
 
 /** `snapshots/<commit>/<file>` pointing at its blob by a relative link (replaced if there is one). */
 export const link = (folder: string, commit: string, file: string, blob: string) =>
-  io(async () => {
+  io(snapshotPath(folder, commit, file), async () => {
     const target = snapshotPath(folder, commit, file)
     await fs.mkdir(path.dirname(target), { recursive: true })
     const relative = path.relative(path.dirname(target), blobPath(folder, blob))
@@ -43,7 +60,7 @@ export const link = (folder: string, commit: string, file: string, blob: string)
 export const writeRef = (folder: string, revision: string, commit: string) =>
   revision === commit
     ? Effect.void
-    : io(async () => {
+    : io(path.join(folder, "refs", ...revision.split("/")), async () => {
       const ref = path.join(folder, "refs", ...revision.split("/"))
       await fs.mkdir(path.dirname(ref), { recursive: true })
       await fs.writeFile(ref, commit)
@@ -64,28 +81,34 @@ const POLL_MS = 250
  * Holds `lock` (a file made with O_EXCL, holding the owner's pid) while `effect` runs: another
  * process pulling the same blob waits. A lock whose owner is gone is taken over.
  */
-export const withFileLock = <A, E, R>(lock: string, effect: Effect.Effect<A, E, R>) =>
+export const withFileLock = <A, E, R>(
+  lock: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | PullFailed, R> =>
   Effect.acquireUseRelease(
     Effect.gen(function*() {
-      yield* io(() => fs.mkdir(path.dirname(lock), { recursive: true }))
+      yield* io(path.dirname(lock), () => fs.mkdir(path.dirname(lock), { recursive: true }))
       for (;;) {
-        const taken = yield* io(() =>
-          fs.writeFile(lock, String(process.pid), { flag: "wx" }).then(() => true, (e: NodeJS.ErrnoException) => {
+        const taken = yield* io(lock, () =>
+          fs.writeFile(lock, String(process.pid), { flag: "wx" }).then(() =>
+            true, (e: NodeJS.ErrnoException) => {
             if (e.code !== "EEXIST") throw e
             return false
-          })
-        )
-        if (taken) return
-        const text = yield* io(() => fs.readFile(lock, "utf8").catch(() => ""))
+          }))
+        if (taken) {
+          return
+        }
+        const text = yield* io(lock, () =>
+          fs.readFile(lock, "utf8").catch(() => ""))
         // an empty lock is one being written this moment: wait for its pid
         const owner = Number(text)
         if (text.length > 0 && (!Number.isInteger(owner) || owner <= 0 || !alive(owner))) {
-          yield* io(() => fs.rm(lock, { force: true }))
+          yield* io(lock, () => fs.rm(lock, { force: true }))
           continue
         }
         yield* Effect.sleep(POLL_MS)
       }
     }),
     () => effect,
-    () => io(() => fs.rm(lock, { force: true }))
+    () => Effect.promise(() => fs.rm(lock, { force: true }).catch(() => undefined))
   )

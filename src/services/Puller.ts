@@ -1,11 +1,11 @@
-import { Effect, Either, Option, Stream } from "effect"
+import { Effect, Either, Option, Redacted, Stream } from "effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { PullFailed } from "../domain/Errors.js"
 import type { PullEvent } from "../domain/Pull.js"
 import { download, verify } from "./Download.js"
 import { choose, fetchFollowing, filesOf, type HubAccess, type HubFile, modelInfo, refusal } from "./Hub.js"
-import { blobPath, link, lockPath, partialPath, repoFolder, withFileLock, writeRef } from "./HubCache.js"
+import { blobPath, io, link, lockPath, partialPath, repoFolder, withFileLock, writeRef } from "./HubCache.js"
 import { parseReference, type Reference } from "./HubRef.js"
 import { ModelRegistry } from "./ModelRegistry.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
@@ -37,8 +37,17 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
   effect: Effect.gen(function*() {
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
+    // ShimmyConfig has checked that HF_ENDPOINT is a URL
     const endpoint = new URL(config.hubEndpoint ?? "https://huggingface.co")
-    const access: HubAccess = { endpoint, token: config.hubToken ?? Option.none() }
+    // HF_TOKEN, else the token `huggingface-cli login` saved
+    const saved = config.hubTokenFile === undefined
+      ? ""
+      : yield* Effect.promise(() => fs.readFile(config.hubTokenFile!, "utf8").then((t) => t.trim(), () => ""))
+    const token = Option.orElse(
+      config.hubToken ?? Option.none(),
+      () => saved.length > 0 ? Option.some(Redacted.make(saved)) : Option.none()
+    )
+    const access: HubAccess = { endpoint, token }
     const cache = config.huggingFaceCache
     // one pull of a blob at a time in this process; the lock file covers other processes
     const locks = new Map<string, Effect.Semaphore>()
@@ -88,7 +97,7 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
           const expected = file.sha256 ?? (linked !== undefined && /^[0-9a-f]{64}$/i.test(linked) ? linked : undefined)
           yield* emit({ _tag: "Verifying", file: file.what, ...(expected !== undefined ? { digest: expected } : {}) })
           if (expected !== undefined) yield* verify({ partial, what: file.what }, expected, got.sha256)
-          yield* Effect.promise(() => fs.rename(partial, final))
+          yield* io(final, () => fs.rename(partial, final))
         })
       )
 
@@ -167,7 +176,7 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
         })
         yield* emit({ _tag: "Resolved", source: ref.url.href, files: parts.map((p) => ({ path: p.file })) })
         const dir = path.resolve(config.modelsDir)
-        yield* Effect.promise(() => fs.mkdir(dir, { recursive: true }))
+        yield* io(dir, () => fs.mkdir(dir, { recursive: true }))
         const files: Array<string> = []
         for (const part of parts) {
           const final = path.join(dir, part.file)

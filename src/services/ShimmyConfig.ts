@@ -64,9 +64,20 @@ export const settings = {
     Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "hub")))),
     Config.withDefault(path.join(home, ".cache", "huggingface", "hub"))
   ),
-  hubEndpoint: Config.string("HF_ENDPOINT").pipe(Config.withDefault("https://huggingface.co")),
+  hubEndpoint: Config.string("HF_ENDPOINT").pipe(
+    Config.validate({
+      message: "HF_ENDPOINT must be an http(s) URL, like https://huggingface.co",
+      validation: (url) => /^https?:\/\//i.test(url) && URL.canParse(url)
+    }),
+    Config.withDefault("https://huggingface.co")
+  ),
   hubToken: Config.option(Config.redacted("HF_TOKEN")).pipe(
     Config.map(Option.filter((token) => Redacted.value(token).trim().length > 0))
+  ),
+  // where `huggingface-cli login` keeps the token, as huggingface_hub looks for it
+  hubTokenFile: Config.string("HF_TOKEN_PATH").pipe(
+    Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "token")))),
+    Config.withDefault(path.join(home, ".cache", "huggingface", "token"))
   ),
   ollamaModels: Config.string("OLLAMA_MODELS").pipe(Config.withDefault(path.join(home, ".ollama", "models"))),
   lmStudioDirs: pathList("SHIMMY_LMSTUDIO_DIRS").pipe(
@@ -106,6 +117,8 @@ export interface ShimmyConfigShape {
   readonly hubEndpoint?: string
   /** `HF_TOKEN`, sent to the hub only (gated and private repositories) */
   readonly hubToken?: Option.Option<Redacted.Redacted>
+  /** the token file read when `HF_TOKEN` is unset (`HF_TOKEN_PATH`, else `$HF_HOME/token`) */
+  readonly hubTokenFile?: string
   readonly ollamaModels: string
   readonly lmStudioDirs: ReadonlyArray<string>
   /** whether to look in the Hugging Face, Ollama and LM Studio stores */
