@@ -80,6 +80,22 @@ describe("shimmy pull", () => {
     expect(models.find((m) => m.name === "stories-cli-Q4_K_M")).toMatchObject({ source: "huggingface", status: "ok" })
   })
 
+  it("draws a progress bar with bytes, rate and ETA on a terminal", async () => {
+    const cache = freshDir("pull-cli-cache")
+    // script(1) gives the command a pseudo-terminal: stderr is a TTY there
+    const { cwd, env } = hermetic("pull-cli-tty", { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache })
+    const output = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const child = spawn("script", ["-qec", `${process.execPath} ${BIN} pull cli/stories-GGUF`, "/dev/null"], { cwd, env })
+      let text = ""
+      child.stdout.on("data", (d: Buffer) => (text += d.toString()))
+      child.on("close", (code) => resolve({ code, text }))
+    })
+    expect(output.code).toBe(0)
+    expect(output.text).toContain("\r\x1b[2Kstories-cli-Q4_K_M.gguf [########################] 100% 1.1 MiB / 1.1 MiB")
+    expect(output.text).toMatch(/ [\d.]+ (?:B|KiB|MiB|GiB)\/s {2}ETA \d+:\d\d/)
+    expect(output.text).toContain("pulled stories-cli-Q4_K_M")
+  })
+
   it("fails with one line on stderr and exit 1 for a bad reference and a missing repository", async () => {
     const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: freshDir("pull-cli-cache") }
     const bad = await shimmy(["pull", "just-a-name"], env)
