@@ -193,5 +193,14 @@ describe("shimmy pull", () => {
     expect(fs.readdirSync(models)).toEqual(["plain-model.gguf"])
     const list = await shimmy(["list", "--json"], { SHIMMY_MODELS_DIR: models })
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: "plain-model", source: "models-dir" })])
+
+    // a page that is not a GGUF is deleted, never listed
+    hub.serveFile("page.gguf", Buffer.from("<html>sign in</html>"))
+    const page = await shimmy(["pull", `${hub.cdnUrl}/files/page.gguf`], { SHIMMY_MODELS_DIR: models })
+    expect(page.code).toBe(1)
+    expect(page.stderr.trim().split("\n").at(-1)).toBe(
+      "error: page.gguf is not a GGUF file (it starts with \"<htm\"); the download was deleted"
+    )
+    expect(fs.readdirSync(models)).toEqual(["plain-model.gguf"])
   })
 })

@@ -221,3 +221,29 @@ export const verify = (spec: { readonly partial: string; readonly what: string }
         })
       )
     )
+
+const MAGIC = Buffer.from("GGUF", "latin1")
+
+/** A file that is not a GGUF (an HTML error page served with 200, say) is deleted, not linked. */
+export const checkMagic = (spec: { readonly partial: string; readonly what: string }) =>
+  Effect.gen(function*() {
+    const head = yield* io(spec.partial, async () => {
+      const handle = await fs.open(spec.partial, "r")
+      try {
+        const buffer = Buffer.alloc(4)
+        const { bytesRead } = await handle.read(buffer, 0, 4, 0)
+        return buffer.subarray(0, bytesRead)
+      } finally {
+        await handle.close()
+      }
+    })
+    if (head.equals(MAGIC)) return
+    yield* io(spec.partial, () => fs.rm(spec.partial, { force: true }))
+    return yield* Effect.fail(
+      new PullFailed({
+        kind: "integrity",
+        reason: `${spec.what} is not a GGUF file (it starts with ${JSON.stringify(head.toString("latin1"))}); ` +
+          "the download was deleted"
+      })
+    )
+  })

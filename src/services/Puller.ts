@@ -3,7 +3,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { PullFailed } from "../domain/Errors.js"
 import type { PullEvent } from "../domain/Pull.js"
-import { download, verify } from "./Download.js"
+import { checkMagic, download, verify } from "./Download.js"
 import { choose, fetchFollowing, filesOf, type HubAccess, type HubFile, modelInfo, refusal } from "./Hub.js"
 import { blobPath, io, link, lockPath, partialPath, repoFolder, withFileLock, writeRef } from "./HubCache.js"
 import { parseReference, type Reference } from "./HubRef.js"
@@ -97,6 +97,7 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
           const expected = file.sha256 ?? (linked !== undefined && /^[0-9a-f]{64}$/i.test(linked) ? linked : undefined)
           yield* emit({ _tag: "Verifying", file: file.what, ...(expected !== undefined ? { digest: expected } : {}) })
           if (expected !== undefined) yield* verify({ partial, what: file.what }, expected, got.sha256)
+          yield* checkMagic({ partial, what: file.what })
           yield* io(final, () => fs.rename(partial, final))
         })
       )
