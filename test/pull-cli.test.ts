@@ -85,7 +85,10 @@ describe("shimmy pull", () => {
     // script(1) gives the command a pseudo-terminal: stderr is a TTY there
     const { cwd, env } = hermetic("pull-cli-tty", { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache })
     const output = await new Promise<{ code: number | null; text: string }>((resolve) => {
-      const child = spawn("script", ["-qec", `${process.execPath} ${BIN} pull cli/stories-GGUF`, "/dev/null"], { cwd, env })
+      const child = spawn("script", ["-qec", `${process.execPath} ${BIN} pull cli/stories-GGUF`, "/dev/null"], {
+        cwd,
+        env
+      })
       let text = ""
       child.stdout.on("data", (d: Buffer) => (text += d.toString()))
       child.on("close", (code) => resolve({ code, text }))
