@@ -90,6 +90,9 @@ const refusal = async (call: () => Promise<unknown>) => {
   throw new Error("the call succeeded")
 }
 
+/** The start of a `Range: bytes=N-` header. */
+const resumedAt = (range: string | undefined) => Number(/^bytes=(\d+)-$/.exec(range ?? "")?.[1] ?? Number.NaN)
+
 const names = async () => (await ollama.list()).models.map((m) => m.name)
 
 const partials = (dir: string) =>
@@ -197,8 +200,12 @@ describe("Ollama's /api/pull through the ollama client", () => {
     hub.faults.cutAfter = 300_000
     hub.faults.cuts = 1
     expect(await ollama.pull({ model: `hf.co/${repo}`, stream: false })).toEqual({ status: "success" })
+    // resumed from what had arrived: the client may lose the last bytes before the cut
     const cdn = hub.requests.filter((r) => r.server === "cdn")
-    expect(cdn.map((r) => r.range)).toEqual([undefined, "bytes=300000-"])
+    expect(cdn).toHaveLength(2)
+    expect(cdn[0]!.range).toBeUndefined()
+    expect(resumedAt(cdn[1]!.range)).toBeGreaterThan(0)
+    expect(resumedAt(cdn[1]!.range)).toBeLessThanOrEqual(300_000)
     const blob = path.join(repoDir(repo), "blobs", sha256(STORIES))
     expect(fs.readFileSync(blob).equals(STORIES)).toBe(true)
     expect(await names()).toContain("resumed-Q4_K_M:latest")
@@ -233,7 +240,9 @@ describe("Ollama's /api/pull through the ollama client", () => {
     expect(error.error).toMatch(
       /^norange-Q4_K_M.gguf: the connection was cut after 195.3 KiB of 1.1 MiB \(.*\); the server does not resume downloads \(it ignores Range\)$/
     )
-    expect(hub.requests.filter((r) => r.server === "cdn").map((r) => r.range)).toEqual([undefined, "bytes=200000-"])
+    const cdn = hub.requests.filter((r) => r.server === "cdn")
+    expect(cdn).toHaveLength(2)
+    expect(resumedAt(cdn[1]!.range)).toBeGreaterThan(0)
     expect(partials(repoDir(repo))).toHaveLength(1)
     expect(await names()).not.toContain("norange-Q4_K_M:latest")
   })
