@@ -80,6 +80,29 @@ describe("shimmy pull", () => {
     expect(models.find((m) => m.name === "stories-cli-Q4_K_M")).toMatchObject({ source: "huggingface", status: "ok" })
   })
 
+  it("says when another file holds the name, and gives the hf.co name that means the pulled one", async () => {
+    const mine = freshDir("pull-cli-own")
+    fs.copyFileSync(sharedModel("llama-2-tiny-random.gguf"), path.join(mine, "stories-cli-Q4_K_M.gguf"))
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: freshDir("pull-cli-cache"), SHIMMY_MODEL_PATHS: mine }
+    const { code, stdout } = await shimmy(["pull", "cli/stories-GGUF"], env)
+    expect(code).toBe(0)
+    const alias = "hf.co/cli/stories-GGUF/stories-cli-Q4_K_M.gguf"
+    expect(stdout).toContain(`  use it as: --model ${alias}`)
+    expect(stdout).toContain(
+      `  note: the name stories-cli-Q4_K_M is taken by ${
+        path.join(mine, "stories-cli-Q4_K_M.gguf")
+      }, found first; ${alias} names this file`
+    )
+    const story = await shimmy(
+      ["generate", "--model", alias, "-p", "Once upon a time", "--max-tokens", "12", "--temperature", "0"],
+      env
+    )
+    expect(story.stderr).toBe("")
+    expect(story.code).toBe(0)
+    // the pulled stories model, not the random one that holds the plain name
+    expect(story.stdout).toMatch(/^, there was a little girl/)
+  })
+
   it("draws a progress bar with bytes, rate and ETA on a terminal", async () => {
     const cache = freshDir("pull-cli-cache")
     // script(1) gives the command a pseudo-terminal: stderr is a TTY there

@@ -327,7 +327,8 @@ describe("POST /api/models/pull, Shimmy's own", () => {
       type: "done",
       model: "tinystories-Q8_0",
       path: path.join(repoDir("tiny/stories-GGUF"), "snapshots", COMMIT, "tinystories-Q8_0.gguf"),
-      files: [path.join(repoDir("tiny/stories-GGUF"), "snapshots", COMMIT, "tinystories-Q8_0.gguf")]
+      files: [path.join(repoDir("tiny/stories-GGUF"), "snapshots", COMMIT, "tinystories-Q8_0.gguf")],
+      alias: "hf.co/tiny/stories-GGUF/tinystories-Q8_0.gguf"
     })
   })
 
@@ -341,7 +342,8 @@ describe("POST /api/models/pull, Shimmy's own", () => {
     expect(await response.json()).toEqual({
       model: "from-url",
       path: path.join(repoDir(repo), "snapshots", COMMIT, "from-url.gguf"),
-      files: [path.join(repoDir(repo), "snapshots", COMMIT, "from-url.gguf")]
+      files: [path.join(repoDir(repo), "snapshots", COMMIT, "from-url.gguf")],
+      alias: `hf.co/${repo}/from-url.gguf`
     })
   })
 

@@ -99,10 +99,18 @@ export const pullCommand = Command.make("pull", { reference, revision }, (o) =>
       Stream.runLast
     )
     if (Option.isNone(done) || done.value._tag !== "Done") return
-    const { files, model, path } = done.value
+    const { alias, files, model, path, shadowedBy } = done.value
     yield* Console.log(`pulled ${model}`)
     yield* Console.log(`  path: ${path}${files.length > 1 ? ` (and ${files.length - 1} more parts)` : ""}`)
-    yield* Console.log(`  use it as: --model ${model}  (shimmy generate --model ${model} -p "...")`)
+    const name = shadowedBy !== undefined && alias !== undefined ? alias : model
+    yield* Console.log(`  use it as: --model ${name}  (shimmy generate --model ${name} -p "...")`)
+    if (shadowedBy !== undefined) {
+      yield* Console.log(
+        `  note: the name ${model} is taken by ${shadowedBy}, found first${
+          alias !== undefined ? `; ${alias} names this file` : ""
+        }`
+      )
+    }
   })).pipe(
     Command.provide(() => live({ modelDirs: [] })),
     Command.withDescription("Download a GGUF model from the Hugging Face hub (or a URL) into the Hugging Face cache")

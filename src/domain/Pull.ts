@@ -30,6 +30,10 @@ export type PullEvent =
     /** its (first) file */
     readonly path: string
     readonly files: ReadonlyArray<string>
+    /** the file another place holds under the same name, which wins it (see "Where models are found") */
+    readonly shadowedBy?: string
+    /** a name that always means this file: `hf.co/org/repo/file.gguf` (hub pulls only) */
+    readonly alias?: string
   }
 
 /** `POST /api/models/pull`, Shimmy's own: a reference (see `shimmy pull --help`), a revision, streamed or not. */
@@ -61,7 +65,9 @@ export const ModelPullItem = Schema.Union(
     type: Schema.Literal("done"),
     model: Schema.String,
     path: Schema.String,
-    files: Schema.Array(Schema.String)
+    files: Schema.Array(Schema.String),
+    alias: Schema.optional(Schema.String),
+    shadowed_by: Schema.optional(Schema.String)
   }),
   Schema.Struct({
     type: Schema.Literal("error"),
@@ -74,5 +80,9 @@ export type ModelPullItem = typeof ModelPullItem.Type
 export const ModelPullResponse = Schema.Struct({
   model: Schema.String,
   path: Schema.String,
-  files: Schema.Array(Schema.String)
+  files: Schema.Array(Schema.String),
+  /** `hf.co/org/repo/file.gguf`: a name that always means this file */
+  alias: Schema.optional(Schema.String),
+  /** the file that holds `model`'s name, found first */
+  shadowed_by: Schema.optional(Schema.String)
 })

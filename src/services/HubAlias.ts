@@ -32,3 +32,13 @@ export const hubAlias = <M extends { readonly info: { readonly path: string; rea
   const chosen = choose(ref.repo, files, { file: ref.file, tag: ref.tag })
   return Either.isRight(chosen) ? inRepo.get(chosen.right[0]!.path) : undefined
 }
+
+/** `hf.co/org/repo/path/file.gguf` for a file of the cache (`models--org--repo/snapshots/<commit>/...`). */
+export const hubNameOf = (file: string): string | undefined => {
+  const parts = file.split(path.sep)
+  const at = parts.findIndex((p, i) => p.startsWith("models--") && parts[i + 1] === "snapshots")
+  if (at < 0 || parts.length < at + 4) return undefined
+  const repo = parts[at]!.slice("models--".length).split("--")
+  if (repo.length !== 2) return undefined
+  return `hf.co/${repo.join("/")}/${parts.slice(at + 3).join("/")}`
+}

@@ -162,7 +162,7 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
         const linked: Array<string> = []
         for (const [i, file] of chosen.entries()) linked.push(yield* link(folder, commit, file.path, blobs[i]!))
         yield* writeRef(folder, ref.revision, commit)
-        return linked
+        return { files: linked, inRepo: chosen[0]!.path }
       })
 
     const fromUrl = (ref: Extract<Reference, { _tag: "Url" }>, emit: Emit) =>
@@ -185,7 +185,7 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
           yield* fetchInto(emit, { url: part.url, what: part.file, size: undefined }, final, `${final}.lock`)
           files.push(final)
         }
-        return files
+        return { files }
       })
 
     const run = (reference: string, options: PullOptions, emit: Emit) =>
@@ -194,9 +194,24 @@ export class Puller extends Effect.Service<Puller>()("shimmy/Puller", {
           onLeft: Effect.fail,
           onRight: Effect.succeed
         })
-        const files = ref._tag === "Hub" ? yield* fromHub(ref, emit) : yield* fromUrl(ref, emit)
+        const { files, inRepo } = ref._tag === "Hub"
+          ? yield* fromHub(ref, emit)
+          : { ...yield* fromUrl(ref, emit), inRepo: undefined }
         yield* registry.refresh
-        yield* emit({ _tag: "Done", model: modelNameOf(files[0]!), path: files[0]!, files })
+        const model = modelNameOf(files[0]!)
+        // the first place a name is found wins it: say so when another file has this one
+        const listed = yield* Effect.option(registry.resolve(model))
+        const shadowedBy = Option.isSome(listed) && listed.value.info.path !== files[0]!
+          ? listed.value.info.path
+          : undefined
+        yield* emit({
+          _tag: "Done",
+          model,
+          path: files[0]!,
+          files,
+          ...(shadowedBy !== undefined ? { shadowedBy } : {}),
+          ...(ref._tag === "Hub" && inRepo !== undefined ? { alias: `hf.co/${ref.repo}/${inRepo}` } : {})
+        })
       })
 
     /**

@@ -37,7 +37,14 @@ const frames = (event: PullEvent): ReadonlyArray<ModelPullItem> => {
     case "Verifying":
       return [{ type: "verifying", file: event.file, ...(event.digest !== undefined ? { digest: event.digest } : {}) }]
     case "Done":
-      return [{ type: "done", model: event.model, path: event.path, files: event.files }]
+      return [{
+        type: "done",
+        model: event.model,
+        path: event.path,
+        files: event.files,
+        ...(event.alias !== undefined ? { alias: event.alias } : {}),
+        ...(event.shadowedBy !== undefined ? { shadowed_by: event.shadowedBy } : {})
+      }]
   }
 }
 
@@ -49,7 +56,15 @@ const pull = Effect.gen(function*() {
     const done = yield* Stream.runLast(Stream.filter(events, (e) => e._tag === "Done"))
     const last = done._tag === "Some" && done.value._tag === "Done" ? done.value : undefined
     return HttpServerResponse.unsafeJson(
-      last !== undefined ? { model: last.model, path: last.path, files: last.files } : {}
+      last !== undefined
+        ? {
+          model: last.model,
+          path: last.path,
+          files: last.files,
+          ...(last.alias !== undefined ? { alias: last.alias } : {}),
+          ...(last.shadowedBy !== undefined ? { shadowed_by: last.shadowedBy } : {})
+        }
+        : {}
     )
   }
   const request = yield* HttpServerRequest.HttpServerRequest
