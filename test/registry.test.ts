@@ -81,7 +81,10 @@ describe("ModelRegistry", () => {
       const hf = byName.get("hf-stories")!
       expect(hf.source).toBe("huggingface")
       expect(hf.status).toBe("ok")
-      expect(hf.path).toBe(path.join(root, "hf", "models--karpathy--tinyllamas", "blobs", "abc123"))
+      // the snapshot's path, not the blob's: llama.cpp finds a split model's parts by the file's name
+      expect(hf.path).toBe(
+        path.join(root, "hf", "models--karpathy--tinyllamas", "snapshots", "rev1", "hf-stories.gguf")
+      )
       // one entry although two snapshots link the same file
       expect(models.filter((m) => m.name === "hf-stories")).toHaveLength(1)
 

@@ -4,12 +4,13 @@ import { diagCommand } from "./Diag.js"
 import { generateCommand } from "./Generate.js"
 import { listCommand } from "./List.js"
 import { probeCommand } from "./Probe.js"
+import { pullCommand } from "./Pull.js"
 import { serveCommand } from "./Serve.js"
 import { root } from "./Shared.js"
 
 export const shimmy = root.pipe(
   Command.withDescription("Local LLM inference server and CLI for GGUF models"),
-  Command.withSubcommands([serveCommand, generateCommand, listCommand, probeCommand, diagCommand])
+  Command.withSubcommands([serveCommand, generateCommand, listCommand, pullCommand, probeCommand, diagCommand])
 )
 
 export const run = Command.run(shimmy, { name: "shimmy", version: VERSION })

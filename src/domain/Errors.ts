@@ -77,6 +77,31 @@ export class RuntimeUnavailable extends Schema.TaggedError<RuntimeUnavailable>()
   }
 }
 
+/**
+ * Why a model could not be pulled from the Hugging Face hub or a URL: `kind` says what went wrong
+ * (the HTTP layer maps it to a status), `reason` says what to do about it.
+ */
+export class PullFailed extends Schema.TaggedError<PullFailed>()("PullFailed", {
+  kind: Schema.Literal(
+    "bad_reference",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "no_gguf",
+    "unknown_tag",
+    "integrity",
+    "disk_full",
+    "storage",
+    "network",
+    "upstream"
+  ),
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}
+
 export type EngineError =
   | ModelNotFound
   | InvalidRequest
@@ -85,3 +110,4 @@ export type EngineError =
   | GenerationFailed
   | ServerBusy
   | RuntimeUnavailable
+  | PullFailed

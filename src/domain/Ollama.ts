@@ -163,7 +163,24 @@ export const ShowRequest = Schema.Struct({
   verbose: optional(Schema.Boolean)
 })
 
+/** `POST /api/pull`: `model` (or the older `name`), e.g. `hf.co/org/repo:Q4_K_M`. */
+export const PullRequest = Schema.Struct({
+  model: optional(Schema.String),
+  name: optional(Schema.String),
+  insecure: optional(Schema.Boolean),
+  stream: optional(Schema.Boolean)
+})
+
 // --- responses -------------------------------------------------------------------------------
+
+/** A line of `/api/pull`'s stream (`{status}`, with `digest`, `total`, `completed` while downloading). */
+export const ProgressResponse = Schema.Struct({
+  status: Schema.String,
+  digest: optional(Schema.String),
+  total: optional(Schema.Number),
+  completed: optional(Schema.Number)
+})
+export type ProgressResponse = typeof ProgressResponse.Type
 
 export const ModelDetails = Schema.Struct({
   parent_model: Schema.String,

@@ -6,6 +6,7 @@ import type { LlamaEngine } from "../services/LlamaEngine.js"
 import type { Metrics } from "../services/Metrics.js"
 import type { ModelDigest } from "../services/ModelDigest.js"
 import type { ModelRegistry } from "../services/ModelRegistry.js"
+import type { Puller } from "../services/Puller.js"
 import type { HttpFailure } from "./Failures.js"
 import type { ErrorReply } from "./Reply.js"
 import type { ServerConfig } from "./ServerConfig.js"
@@ -38,6 +39,7 @@ export type HandlerServices =
   | LlamaEngine
   | Metrics
   | ModelRegistry
+  | Puller
   | Embeddings
   | ModelDigest
   | ServerConfig

@@ -1,5 +1,5 @@
 import { Cause, Effect, Option } from "effect"
-import type { EngineError } from "../domain/Errors.js"
+import type { EngineError, PullFailed } from "../domain/Errors.js"
 import type { HttpFailure } from "./Failures.js"
 
 /** How any failure is told to a client: the one table from errors to status and stable code. */
@@ -14,6 +14,33 @@ export interface ErrorReply {
   readonly model?: string | undefined
   readonly headers?: Record<string, string>
 }
+
+/**
+ * A pull's failure: the hub's refusals are not this server's (401 would tell a client its own API
+ * key is wrong), so they are 403 and 502; a full disk is 507 Insufficient Storage.
+ */
+const pullStatus: Record<PullFailed["kind"], number> = {
+  bad_reference: 400,
+  unauthorized: 403,
+  forbidden: 403,
+  not_found: 404,
+  no_gguf: 404,
+  unknown_tag: 404,
+  integrity: 502,
+  disk_full: 507,
+  // the cache or models directory cannot be written: this server's fault, said plainly
+  storage: 500,
+  network: 502,
+  upstream: 502
+}
+
+const pullReply = (error: PullFailed): ErrorReply => ({
+  status: pullStatus[error.kind],
+  code: error.kind === "bad_reference" ? "invalid_request" : `pull_${error.kind}`,
+  message: "The model could not be pulled",
+  details: error.reason,
+  ...(error.kind === "bad_reference" ? { param: "model" } : {})
+})
 
 export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
   switch (error._tag) {
@@ -59,6 +86,8 @@ export const replyFor = (error: EngineError | HttpFailure): ErrorReply => {
         details: error.message,
         headers: { "retry-after": String(error.retryAfterSeconds) }
       }
+    case "PullFailed":
+      return pullReply(error)
     case "RuntimeUnavailable":
       return { status: 500, code: "server_error", message: "Internal server error", details: error.message }
     case "RouteNotFound":
@@ -151,6 +180,7 @@ const expectedTags: ReadonlySet<string> = new Set<(EngineError | HttpFailure)["_
   "GenerationFailed",
   "ServerBusy",
   "RuntimeUnavailable",
+  "PullFailed",
   "RouteNotFound",
   "NotStored",
   "MethodNotAllowed",

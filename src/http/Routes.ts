@@ -11,6 +11,7 @@ import * as OpenAiRender from "./openai/Render.js"
 import { withDocs } from "./openapi/Endpoints.js"
 import * as Ops from "./ops/Endpoints.js"
 import * as Playground from "./playground/Endpoints.js"
+import * as Pull from "./pull/Endpoints.js"
 import { type ErrorReply, replyFor, replyForCause } from "./Reply.js"
 import { requestUrl } from "./RequestUrl.js"
 import * as Responses from "./responses/Endpoints.js"
@@ -149,6 +150,7 @@ export const mainTable: RouteTable = makeTable(
     ...Responses.routes,
     ...Anthropic.routes,
     ...Ops.routes,
+    ...Pull.routes,
     ...Playground.routes,
     ...mount("/ollama", Ollama.routes),
     // a browser opening the root gets the playground, Ollama's clients their answer

@@ -47,8 +47,15 @@ const walk = (dir: string, depth = 0): Effect.Effect<ReadonlyArray<string>> =>
     return found
   })
 
-/** Groups split parts (`x-00001-of-00003.gguf`) into one candidate named `x`. */
-const group = (files: ReadonlyArray<string>, source: ModelSource): Effect.Effect<ReadonlyArray<Candidate>> =>
+/**
+ * Groups split parts (`x-00001-of-00003.gguf`) into one candidate named `x`. `resolve` says whether
+ * files are named by their real paths; the Hugging Face cache keeps its snapshot paths instead.
+ */
+const group = (
+  files: ReadonlyArray<string>,
+  source: ModelSource,
+  resolve: (file: string) => Effect.Effect<string> = realpath
+): Effect.Effect<ReadonlyArray<Candidate>> =>
   Effect.gen(function*() {
     const candidates: Array<Candidate> = []
     const splits = new Map<string, { total: number; parts: Map<number, string> }>()
@@ -56,12 +63,12 @@ const group = (files: ReadonlyArray<string>, source: ModelSource): Effect.Effect
       const base = stripGguf(path.basename(file))
       const split = SPLIT.exec(base)
       if (split === null) {
-        candidates.push({ name: base, source, files: [yield* realpath(file)] })
+        candidates.push({ name: base, source, files: [yield* resolve(file)] })
         continue
       }
       const key = path.join(path.dirname(file), split[1]!)
       const entry = splits.get(key) ?? { total: Number(split[3]), parts: new Map<number, string>() }
-      entry.parts.set(Number(split[2]), yield* realpath(file))
+      entry.parts.set(Number(split[2]), yield* resolve(file))
       splits.set(key, entry)
     }
     for (const [key, { parts, total }] of splits) {
@@ -94,7 +101,9 @@ export const fromPaths = (paths: ReadonlyArray<string>, source: ModelSource) =>
 
 /**
  * The Hugging Face hub cache: `models--org--repo/snapshots/<revision>/**.gguf`, symlinks into
- * `blobs/`. A file in several revisions is listed once.
+ * `blobs/`. A file in several revisions is listed once. Files keep their snapshot paths: a blob is
+ * named by its sha256, and llama.cpp finds a split model's other parts by the first part's name
+ * (`x-00001-of-00003.gguf`), refusing `blobs/<sha256>` ("invalid split file name").
  */
 export const fromHuggingFace = (hub: string) =>
   Effect.gen(function*() {
@@ -110,7 +119,7 @@ export const fromHuggingFace = (hub: string) =>
         files.push(file)
       }
     }
-    return yield* group(files, "huggingface")
+    return yield* group(files, "huggingface", (file) => Effect.succeed(file))
   })
 
 interface OllamaManifest {

@@ -7,6 +7,7 @@ import { Metrics } from "./Metrics.js"
 import { ModelDigest } from "./ModelDigest.js"
 import { ModelProbe } from "./ModelProbe.js"
 import { ModelRegistry } from "./ModelRegistry.js"
+import { Puller } from "./Puller.js"
 import { ShimmyConfig, type ShimmyConfigShape } from "./ShimmyConfig.js"
 
 /**
@@ -15,7 +16,7 @@ import { ShimmyConfig, type ShimmyConfigShape } from "./ShimmyConfig.js"
  * that only lists models never loads llama.cpp), grammars, the engine, its metrics and embeddings. The server,
  * every CLI command and the tests provide this one layer with a `ShimmyConfig`.
  */
-export const Live = Embeddings.DefaultWithoutDependencies.pipe(
+export const Live = Layer.merge(Embeddings.DefaultWithoutDependencies, Puller.Default).pipe(
   Layer.provideMerge(LlamaEngine.DefaultWithoutDependencies),
   Layer.provideMerge(Layer.mergeAll(
     ModelRegistry.Default,

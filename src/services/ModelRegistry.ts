@@ -5,6 +5,7 @@ import { InvalidRequest, ModelNotFound } from "../domain/Errors.js"
 import { ModelInfo, type ModelSource } from "../domain/Model.js"
 import { type Candidate, fromHuggingFace, fromOllama, fromPaths } from "./Discovery.js"
 import { GgufError, summarize, type VocabularyGuard } from "./Gguf.js"
+import { hubAlias, hubNameOf } from "./HubAlias.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
 /** A discovered model with what the engine needs to use it safely. */
@@ -130,8 +131,13 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
       for (const { find, location, source } of locations) {
         const exists = yield* Effect.promise(() => fs.access(location).then(() => true, () => false))
         let count = 0
-        for (const candidate of yield* find) {
-          // the first place a name is found wins: explicit paths before ./models before the stores
+        for (const found of yield* find) {
+          // the first place a name is found wins: explicit paths before ./models before the stores;
+          // a Hugging Face file whose name is taken is still listed, by its `hf.co/org/repo/file` name
+          const renamed = names.has(found.name.toLowerCase()) && found.source === "huggingface"
+            ? hubNameOf(found.files[0]!)
+            : undefined
+          const candidate = renamed !== undefined ? { ...found, name: renamed } : found
           if (names.has(candidate.name.toLowerCase())) continue
           const registered = yield* register(candidate)
           if (registered === null) continue
@@ -149,7 +155,10 @@ export class ModelRegistry extends Effect.Service<ModelRegistry>()("shimmy/Model
 
     const find = (snap: Snapshot, name: string) => {
       const keys = lookupKeys(name)
-      return Option.fromNullable(snap.models.find((m) => keys.includes(m.info.name.toLowerCase())))
+      // `hf.co/org/repo:tag`, the name an Ollama client pulled a model by, means the file it pulled
+      return Option.fromNullable(
+        snap.models.find((m) => keys.includes(m.info.name.toLowerCase())) ?? hubAlias(name, snap.models)
+      )
     }
 
     const refresh = SynchronizedRef.updateAndGetEffect(

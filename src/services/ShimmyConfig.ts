@@ -1,4 +1,4 @@
-import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import { parseKeepAlive } from "./KeepAlive.js"
@@ -72,6 +72,21 @@ export const settings = {
     Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "hub")))),
     Config.withDefault(path.join(home, ".cache", "huggingface", "hub"))
   ),
+  hubEndpoint: Config.string("HF_ENDPOINT").pipe(
+    Config.validate({
+      message: "HF_ENDPOINT must be an http(s) URL, like https://huggingface.co",
+      validation: (url) => /^https?:\/\//i.test(url) && URL.canParse(url)
+    }),
+    Config.withDefault("https://huggingface.co")
+  ),
+  hubToken: Config.option(Config.redacted("HF_TOKEN")).pipe(
+    Config.map(Option.filter((token) => Redacted.value(token).trim().length > 0))
+  ),
+  // where `huggingface-cli login` keeps the token, as huggingface_hub looks for it
+  hubTokenFile: Config.string("HF_TOKEN_PATH").pipe(
+    Config.orElse(() => Config.string("HF_HOME").pipe(Config.map((h) => path.join(h, "token")))),
+    Config.withDefault(path.join(home, ".cache", "huggingface", "token"))
+  ),
   ollamaModels: Config.string("OLLAMA_MODELS").pipe(Config.withDefault(path.join(home, ".ollama", "models"))),
   lmStudioDirs: pathList("SHIMMY_LMSTUDIO_DIRS").pipe(
     Config.map((dirs) =>
@@ -113,6 +128,12 @@ export interface ShimmyConfigShape {
    */
   readonly modelIdleTimeout: Duration.Duration
   readonly huggingFaceCache: string
+  /** the hub `shimmy pull` asks (`HF_ENDPOINT`, a mirror); https://huggingface.co when left out */
+  readonly hubEndpoint?: string
+  /** `HF_TOKEN`, sent to the hub only (gated and private repositories) */
+  readonly hubToken?: Option.Option<Redacted.Redacted>
+  /** the token file read when `HF_TOKEN` is unset (`HF_TOKEN_PATH`, else `$HF_HOME/token`) */
+  readonly hubTokenFile?: string
   readonly ollamaModels: string
   readonly lmStudioDirs: ReadonlyArray<string>
   /** whether to look in the Hugging Face, Ollama and LM Studio stores */

@@ -212,7 +212,6 @@ describe.each(["/ollama on the main port", "the root of the main port", "the Oll
     it("the model store's endpoints say clearly that Shimmy does not manage models (501)", async () => {
       for (
         const call of [
-          () => ollama.pull({ model: "llama3.2" }),
           () => ollama.push({ model: "x" }),
           () => ollama.create({ model: "x", from: "stories260K" }),
           () => ollama.copy({ source: "stories260K", destination: "x" }),

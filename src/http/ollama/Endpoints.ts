@@ -9,6 +9,8 @@ import {
   LoadChat,
   LoadGenerate,
   ProcessResponse,
+  ProgressResponse,
+  PullRequest,
   ShowResponse,
   VersionResponse
 } from "../../domain/Ollama.js"
@@ -16,6 +18,7 @@ import { described, type Route } from "../Dialect.js"
 import { bodies } from "./Decode.js"
 import { handlers as generation } from "./Generate.js"
 import { handlers as models } from "./Models.js"
+import { pull } from "./Pull.js"
 import { dialect } from "./Render.js"
 
 /**
@@ -115,9 +118,13 @@ export const routes: ReadonlyArray<Route> = [
     method: "POST",
     path: "/api/pull",
     dialect,
-    handler: models.pull,
-    summary: "Not supported (501)",
-    api: unsupported
+    handler: pull,
+    summary: "Download a model from the Hugging Face hub (hf.co/org/repo:Q4_K_M), NDJSON progress",
+    api: {
+      body: described("PullRequest", PullRequest),
+      json: described("ProgressResponse", ProgressResponse),
+      stream: { ...described("ProgressResponse", ProgressResponse), framing: "ndjson" }
+    }
   },
   {
     method: "POST",

@@ -152,7 +152,6 @@ export const handlers = {
   create: unmanaged("creating a model"),
   copy: unmanaged("copying a model"),
   delete: unmanaged("deleting a model"),
-  pull: unmanaged("pulling a model"),
   push: unmanaged("pushing a model"),
   blobs: unmanaged("uploading a blob")
 } as const

@@ -5,6 +5,7 @@ import {
   InvalidRequest,
   ModelLoadFailed,
   ModelNotFound,
+  PullFailed,
   RuntimeUnavailable,
   ServerBusy
 } from "../../domain/Errors.js"
@@ -32,7 +33,7 @@ import { internalErrorReply, replyFor } from "../Reply.js"
  * a compile error here until it has its example.
  */
 
-const one: Record<(EngineError | HttpFailure)["_tag"], EngineError | HttpFailure> = {
+const one: Record<(EngineError | HttpFailure)["_tag"], EngineError | ReadonlyArray<EngineError> | HttpFailure> = {
   ModelNotFound: new ModelNotFound({ model: "m", available: [] }),
   InvalidRequest: new InvalidRequest({ reason: "r" }),
   ContextLengthExceeded: new ContextLengthExceeded({ model: "m", promptTokens: 2, contextSize: 1 }),
@@ -40,6 +41,8 @@ const one: Record<(EngineError | HttpFailure)["_tag"], EngineError | HttpFailure
   GenerationFailed: new GenerationFailed({ model: "m", reason: "r" }),
   ServerBusy: new ServerBusy({ model: "m", queued: 1, retryAfterSeconds: 1 }),
   RuntimeUnavailable: new RuntimeUnavailable({ reason: "r" }),
+  // each kind of failed pull has its own status
+  PullFailed: PullFailed.fields.kind.literals.map((kind) => new PullFailed({ kind, reason: "r" })),
   RouteNotFound: new RouteNotFound({ method: "GET", path: "/" }),
   NotStored: new NotStored({ method: "GET", path: "/" }),
   MethodNotAllowed: new MethodNotAllowed({ method: "GET", path: "/", allowed: ["POST"] }),
@@ -64,7 +67,7 @@ export interface ErrorStatus {
 
 const collected = (): ReadonlyMap<number, ErrorStatus> => {
   const byStatus = new Map<number, { codes: Array<{ code: string; message: string }>; headers: Set<string> }>()
-  for (const reply of [...Object.values(one).map(replyFor), internalErrorReply]) {
+  for (const reply of [...Object.values(one).flat().map(replyFor), internalErrorReply]) {
     const entry = byStatus.get(reply.status) ?? { codes: [], headers: new Set<string>() }
     if (!entry.codes.some((c) => c.code === reply.code && c.message === reply.message)) {
       entry.codes.push({ code: reply.code, message: reply.message })

@@ -2,19 +2,19 @@ import { HttpServerResponse } from "@effect/platform"
 import { Duration, Effect, Option } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
 import {
-  type LoadedResponse,
+  LoadedResponse,
   LoadRequest,
-  type LoadResponse,
+  LoadResponse,
   ModelRequest,
-  type RouterResponse,
-  type UnloadResponse
+  RouterResponse,
+  UnloadResponse
 } from "../../domain/ModelsApi.js"
 import { formatBytes } from "../../Format.js"
 import type * as KeepAlive from "../../services/KeepAlive.js"
 import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
 import { bodyAs } from "../Body.js"
-import type { Route } from "../Dialect.js"
+import { described, type Route } from "../Dialect.js"
 import { keepAliveOf } from "./Decode.js"
 import { dialect } from "./Render.js"
 
@@ -135,6 +135,7 @@ export const routes: ReadonlyArray<Route> = [
     path: "/api/models/loaded",
     dialect,
     handler: loaded,
+    api: { json: described("LoadedResponse", LoadedResponse) },
     summary: "The models in memory (size, context, load time, expiry, sequences, last use) and those loading"
   },
   {
@@ -142,6 +143,7 @@ export const routes: ReadonlyArray<Route> = [
     path: "/api/models/load",
     dialect,
     handler: load,
+    api: { body: described("LoadRequest", LoadRequest), json: described("LoadResponse", LoadResponse) },
     summary: "Load a model (optional keep_alive); answered once it is in memory, with its load time"
   },
   {
@@ -149,6 +151,7 @@ export const routes: ReadonlyArray<Route> = [
     path: "/api/models/unload",
     dialect,
     handler: unload,
+    api: { body: described("ModelRequest", ModelRequest), json: described("UnloadResponse", UnloadResponse) },
     summary: "Unload a model: now when idle, else when its last use ends (the answer says which)"
   },
   {
@@ -156,6 +159,7 @@ export const routes: ReadonlyArray<Route> = [
     path: "/models/load",
     dialect,
     handler: routerLoad,
+    api: { body: described("ModelRequest", ModelRequest), json: described("RouterResponse", RouterResponse) },
     summary: "llama-server router mode: load a model"
   },
   {
@@ -163,6 +167,7 @@ export const routes: ReadonlyArray<Route> = [
     path: "/models/unload",
     dialect,
     handler: routerUnload,
+    api: { body: described("ModelRequest", ModelRequest), json: described("RouterResponse", RouterResponse) },
     summary: "llama-server router mode: unload a model (when its last use ends)"
   }
 ]
