@@ -92,7 +92,11 @@ describe("errorStatuses", () => {
     expect([...errorStatuses.keys()]).toEqual([400, 401, 403, 404, 405, 408, 413, 426, 500, 501, 502, 503, 507])
     // a pull's failures: the hub refusing (403), an integrity or network failure (502), a full disk (507)
     expect(errorStatuses.get(403)!.codes.map((c) => c.code)).toContain("pull_forbidden")
-    expect(errorStatuses.get(502)!.codes.map((c) => c.code)).toEqual(["pull_integrity", "pull_network", "pull_upstream"])
+    expect(errorStatuses.get(502)!.codes.map((c) => c.code)).toEqual([
+      "pull_integrity",
+      "pull_network",
+      "pull_upstream"
+    ])
     expect(errorStatuses.get(507)!.codes.map((c) => c.code)).toEqual(["pull_disk_full"])
     expect(errorStatuses.get(503)!.codes.map((c) => c.code)).toEqual(["server_busy", "server_shutting_down"])
     expect(errorStatuses.get(500)!.codes.map((c) => c.code)).toContain("server_error")
