@@ -70,11 +70,19 @@ describe("scheduler: 4 sequences, up to 8 waiting", () => {
       expect(done).toBe(true)
       expect(finish).toBe("length")
       // llama.cpp's kernels are not bit-identical across batch sizes, so a greedy answer decoded
-      // beside 3 others may flip at a near-tie late in the text (as llama-server's does); the
-      // start must be the lone answer's, which no other prompt's answer shares
-      const start = (t: string) => t.slice(0, 40)
-      expect(start(text)).toBe(start(alone[i]!))
-      expect(alone.filter((other) => start(other) === start(text))).toHaveLength(1)
+      // beside others may flip at a near-tie (as llama-server's does; on a busy machine a step
+      // has 3 or 4 sequences, seen flipping 35 characters in on stories260K). The answer is its
+      // own prompt's: it starts as the lone answer does, and shares more of it than of any other
+      const shared = (a: string, b: string) => {
+        let n = 0
+        while (n < a.length && a[n] === b[n]) n++
+        return n
+      }
+      const own = shared(text, alone[i]!)
+      expect(own).toBeGreaterThanOrEqual(16)
+      alone.forEach((other, j) => {
+        if (j !== i) expect(shared(text, other)).toBeLessThan(own)
+      })
       expect(text.length).toBeGreaterThan(200)
     })
     expect(busiest.free).toBe(0)
