@@ -1,4 +1,4 @@
-import { type Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { InvalidRequest } from "../../domain/Errors.js"
 import {
   type ChatMessage,
@@ -22,8 +22,8 @@ import {
   type ToolCall as WireToolCall
 } from "../../domain/Ollama.js"
 import { callId } from "../../services/Generation.js"
-import { parseKeepAlive } from "../../services/KeepAlive.js"
 import { decode, requestBody } from "../Body.js"
+import { keepAliveOf } from "../KeepAliveParam.js"
 
 /** Ollama's requests to the engine's, with Ollama's words for what is wrong. */
 
@@ -48,26 +48,7 @@ export const bodies = {
 
 const invalid = (param: string, reason: string) => new InvalidRequest({ param, reason })
 
-/**
- * `keep_alive`: a Go duration ("5m") or seconds (a number, or a number as text); zero unloads the
- * model when the request ends, a negative one keeps it loaded for good. Left out: the default.
- */
-export const keepAliveOf = (
-  value: string | number | undefined
-): Effect.Effect<Duration.Duration | undefined, InvalidRequest> => {
-  if (value === undefined) return Effect.succeed(undefined)
-  const parsed = parseKeepAlive(value)
-  return parsed === undefined
-    ? Effect.fail(
-      invalid(
-        "keep_alive",
-        `keep_alive ${
-          JSON.stringify(value)
-        } is not a duration: use a number of seconds or a duration like "5m", "1h30m"; 0 unloads, -1 keeps the model loaded`
-      )
-    )
-    : Effect.succeed(parsed)
-}
+export { keepAliveOf }
 
 /** Ollama's default temperature. */
 const TEMPERATURE = 0.8

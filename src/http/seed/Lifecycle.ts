@@ -15,7 +15,7 @@ import { LlamaEngine } from "../../services/LlamaEngine.js"
 import { ModelRegistry } from "../../services/ModelRegistry.js"
 import { bodyAs } from "../Body.js"
 import { described, type Route } from "../Dialect.js"
-import { keepAliveOf } from "./Decode.js"
+import { keepAliveOf } from "../KeepAliveParam.js"
 import { dialect } from "./Render.js"
 
 /**
