@@ -29,6 +29,16 @@ import { dialect } from "./Render.js"
 const running = { text: { contentType: "text/plain; charset=utf-8", description: "`Ollama is running`" } }
 const unsupported = { refuses: 501, description: "Shimmy serves the GGUF files it finds; it keeps no model store" }
 
+/** An endpoint of Ollama's model store, which Shimmy answers with 501. */
+const notSupported = (method: Route["method"], path: Route["path"], handler: Route["handler"]): Route => ({
+  method,
+  path,
+  dialect,
+  handler,
+  summary: "Not supported (501)",
+  api: unsupported
+})
+
 export const routes: ReadonlyArray<Route> = [
   { method: "GET", path: "/", dialect, handler: models.root, summary: "\"Ollama is running\"", api: running },
   { method: "HEAD", path: "/", dialect, handler: models.root, summary: "\"Ollama is running\"", api: running },
@@ -126,52 +136,10 @@ export const routes: ReadonlyArray<Route> = [
       stream: { ...described("ProgressResponse", ProgressResponse), framing: "ndjson" }
     }
   },
-  {
-    method: "POST",
-    path: "/api/push",
-    dialect,
-    handler: models.push,
-    summary: "Not supported (501)",
-    api: unsupported
-  },
-  {
-    method: "POST",
-    path: "/api/create",
-    dialect,
-    handler: models.create,
-    summary: "Not supported (501)",
-    api: unsupported
-  },
-  {
-    method: "POST",
-    path: "/api/copy",
-    dialect,
-    handler: models.copy,
-    summary: "Not supported (501)",
-    api: unsupported
-  },
-  {
-    method: "DELETE",
-    path: "/api/delete",
-    dialect,
-    handler: models.delete,
-    summary: "Not supported (501)",
-    api: unsupported
-  },
-  {
-    method: "POST",
-    path: "/api/blobs/:digest",
-    dialect,
-    handler: models.blobs,
-    summary: "Not supported (501)",
-    api: unsupported
-  },
-  {
-    method: "HEAD",
-    path: "/api/blobs/:digest",
-    dialect,
-    handler: models.blobs,
-    summary: "Not supported (501)",
-    api: unsupported
-  }
+  notSupported("POST", "/api/push", models.push),
+  notSupported("POST", "/api/create", models.create),
+  notSupported("POST", "/api/copy", models.copy),
+  notSupported("DELETE", "/api/delete", models.delete),
+  notSupported("POST", "/api/blobs/:digest", models.blobs),
+  notSupported("HEAD", "/api/blobs/:digest", models.blobs)
 ]

@@ -23,11 +23,19 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 /** `dist/playground` seen from `src/http/playground` (the sources) and from `dist/src/http/playground`. */
 const candidates = [path.resolve(here, "../../../dist/playground"), path.resolve(here, "../../../playground")]
 
+// a file found is read once; one not built yet is looked for again on the next request
+const found = new Map<AssetName, string>()
+
 const fromDisk = (name: AssetName) =>
   Effect.promise(async () => {
+    const known = found.get(name)
+    if (known !== undefined) return Option.some(known)
     for (const dir of candidates) {
       const text = await fs.readFile(path.join(dir, name), "utf8").catch(() => undefined)
-      if (text !== undefined) return Option.some(text)
+      if (text !== undefined) {
+        found.set(name, text)
+        return Option.some(text)
+      }
     }
     return Option.none<string>()
   })
