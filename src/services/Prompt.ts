@@ -73,19 +73,26 @@ export const render = Effect.fn("Prompt.render")(
   }
 )
 
+/** Fails with `param` named when `text` has characters a guarded vocabulary has no tokens for. */
+export const refuseUnsupported = (
+  loaded: LoadedModel,
+  text: string,
+  param: string
+): Effect.Effect<void, InvalidRequest> => {
+  const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
+  return bad.length === 0 ? Effect.void : Effect.fail(
+    new InvalidRequest({
+      param,
+      reason: `model '${loaded.registered.info.name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
+    })
+  )
+}
+
 /** A raw prompt as tokens: its characters checked against a guarded vocabulary, BOS as the model wants. */
 export const tokenize = (loaded: LoadedModel, text: string) =>
   Effect.gen(function*() {
     const name = loaded.registered.info.name
-    const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
-    if (bad.length > 0) {
-      return yield* Effect.fail(
-        new InvalidRequest({
-          param: "prompt",
-          reason: `model '${name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
-        })
-      )
-    }
+    yield* refuseUnsupported(loaded, text, "prompt")
     const tokens = yield* Effect.try({
       try: () => {
         const body = loaded.model.tokenize(text, false)
@@ -104,15 +111,7 @@ export const tokenize = (loaded: LoadedModel, text: string) =>
 const tokensOf = (loaded: LoadedModel, text: string, param: string) =>
   Effect.gen(function*() {
     const name = loaded.registered.info.name
-    const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
-    if (bad.length > 0) {
-      return yield* Effect.fail(
-        new InvalidRequest({
-          param,
-          reason: `model '${name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
-        })
-      )
-    }
+    yield* refuseUnsupported(loaded, text, param)
     return yield* Effect.try({
       try: () => loaded.model.tokenize(text, false),
       catch: (cause) => new GenerationFailed({ model: name, reason: `tokenization failed: ${describe(cause)}` })

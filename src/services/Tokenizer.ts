@@ -1,8 +1,8 @@
 import { Effect } from "effect"
 import type { Token } from "node-llama-cpp"
 import { GenerationFailed, InvalidRequest } from "../domain/Errors.js"
-import { unsupportedCharacters } from "./Gguf.js"
 import type { LoadedModel } from "./LoadedModel.js"
+import { refuseUnsupported } from "./Prompt.js"
 
 /**
  * A loaded model's tokenizer on its own, as llama-server's `/tokenize` and `/detokenize` offer it.
@@ -12,8 +12,6 @@ import type { LoadedModel } from "./LoadedModel.js"
  */
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
-
-const quoted = (chars: ReadonlyArray<string>) => chars.map((c) => JSON.stringify(c)).join(", ")
 
 interface Vocabulary {
   readonly kind: string | undefined
@@ -39,15 +37,7 @@ export interface TokenizeOptions {
 export const tokenize = (loaded: LoadedModel, text: string, options: TokenizeOptions) =>
   Effect.gen(function*() {
     const name = loaded.registered.info.name
-    const bad = unsupportedCharacters(loaded.registered.vocabulary, text)
-    if (bad.length > 0) {
-      return yield* Effect.fail(
-        new InvalidRequest({
-          param: "content",
-          reason: `model '${name}' has no tokens for these characters: ${quoted(bad.slice(0, 16))}`
-        })
-      )
-    }
+    yield* refuseUnsupported(loaded, text, "content")
     return yield* Effect.try({
       try: (): ReadonlyArray<Token> => {
         const body = loaded.model.tokenize(text, options.parseSpecial)
