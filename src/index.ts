@@ -28,7 +28,14 @@ export {
   type ResidentModel,
   type SchedulerStats
 } from "./services/LlamaEngine.js"
-export { LlamaRuntime, type LlamaRuntimeShape, threadsFor, usesOpenMp } from "./services/LlamaRuntime.js"
+export {
+  LlamaRuntime,
+  type LlamaRuntimeShape,
+  stepThreadsFor,
+  type Threads,
+  threadsFor,
+  usesOpenMp
+} from "./services/LlamaRuntime.js"
 export { Metrics } from "./services/Metrics.js"
 export { ModelDigest } from "./services/ModelDigest.js"
 export { ModelRegistry, type RegisteredModel, type SearchedLocation } from "./services/ModelRegistry.js"

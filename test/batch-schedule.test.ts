@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest"
+import { getLlama, type Llama, type LlamaContextSequence, LlamaLogLevel, type LlamaModel } from "node-llama-cpp"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as BatchSchedule from "../src/services/BatchSchedule.js"
+import { sharedModel } from "./support/models.js"
 
 /**
  * The step logic of BatchSchedule on a stand-in for node-llama-cpp's context (its `_decodeTokens`
@@ -97,9 +99,90 @@ describe("BatchSchedule", () => {
     await Promise.all([one, zero])
   })
 
+  it("hands a step over in the order of the sequences' ids, whatever order they asked in", async () => {
+    const { context, reached } = fakeContext()
+    const schedule = BatchSchedule.make({ maxWaitMs: 10_000 })
+    schedule.attach(context as never)
+    // 4 sequences in one step (the first goes through at once, the others join its next step)
+    await decode(context, 2)
+    await Promise.all([decode(context, 0), decode(context, 3), decode(context, 1), decode(context, 2)])
+    expect(reached.slice(1).map((r) => r.id)).toEqual([0, 1, 2, 3])
+    // the next step, asked 3, 1, 2, 0
+    await Promise.all([3, 1, 2, 0].map((id) => decode(context, id)))
+    expect(reached.slice(5).map((r) => r.id)).toEqual([0, 1, 2, 3])
+  })
+
   it("a context of another shape is left alone", () => {
     const schedule = BatchSchedule.make({ maxWaitMs: 10 })
     expect(schedule.attach({} as never)).toBe(false)
     expect(schedule.counts()).toEqual({ decodes: 0, tokens: 0 })
+  })
+})
+
+describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () => {
+  let llama: Llama
+  let model: LlamaModel
+  beforeAll(async () => {
+    llama = await getLlama({
+      gpu: false,
+      build: "never",
+      usePrebuiltBinaries: true,
+      skipDownload: true,
+      logLevel: LlamaLogLevel.error
+    })
+    model = await llama.loadModel({ modelPath: sharedModel("stories260K.gguf"), gpuLayers: 0 })
+  })
+  afterAll(async () => {
+    await model?.dispose()
+    await llama?.dispose()
+  })
+
+  // the threads of the decode that gave each token
+  const generate = async (sequence: LlamaContextSequence, prompt: string, n: number) => {
+    const threads: Array<number> = []
+    for await (const _token of sequence.evaluate(model.tokenize(prompt), { temperature: 0 })) {
+      threads.push(sequence.context.currentThreads)
+      if (threads.length >= n) break
+    }
+    return threads
+  }
+
+  it("a lone sequence decodes on fewer threads when given them, a batch on the context's", async () => {
+    const schedule = BatchSchedule.make({ maxWaitMs: 50, loneThreads: 1 })
+    const context = await model.createContext({
+      sequences: 2,
+      contextSize: 256,
+      threads: 2,
+      batching: { dispatchSchedule: schedule.dispatch }
+    })
+    try {
+      expect(schedule.attach(context)).toBe(true)
+      const [a, b] = [context.getSequence(), context.getSequence()]
+      // one sequence alone: its first steps measure the fewer threads (its prompt is a batch)
+      expect(await generate(a, "Once upon a time", 8)).toEqual([2, 1, 1, 1, 1, 1, 1, 1])
+      expect(schedule.loneThreads()).toBe(1)
+      // two together: a step that carries both tokens runs on the context's 2 threads (b starts a
+      // step after a, so a's first and b's last step are lone)
+      await a.clearHistory()
+      const [first, second] = await Promise.all([generate(a, "The little dog", 8), generate(b, "One day, Lily", 8)])
+      expect(first!.slice(2)).toEqual([2, 2, 2, 2, 2, 2])
+      expect(second!.slice(0, 6)).toEqual([2, 2, 2, 2, 2, 2])
+      const counts = schedule.counts()
+      expect(counts.tokens).toBeGreaterThan(counts.decodes)
+    } finally {
+      await context.dispose()
+    }
+  })
+
+  it("without fewer threads, every step runs on the context's", async () => {
+    const schedule = BatchSchedule.make({ maxWaitMs: 50 })
+    const context = await model.createContext({ sequences: 1, contextSize: 256, threads: 2 })
+    try {
+      expect(schedule.attach(context)).toBe(true)
+      expect(await generate(context.getSequence(), "Once upon a time", 8)).toEqual(Array(8).fill(2))
+      expect(schedule.loneThreads()).toBeUndefined()
+    } finally {
+      await context.dispose()
+    }
   })
 })

@@ -106,7 +106,7 @@ describe("shimmy CLI", () => {
     expect(code).toBe(0)
     expect(stdout).toMatch(/^node\s+v\d+/m)
     expect(stdout).toMatch(/^cpu\s+.*\(\d+ cores\)/m)
-    expect(stdout).toMatch(/^threads\s+1 per context/m)
+    expect(stdout).toMatch(/^threads\s+1 per context \(SHIMMY_THREADS=1, /m)
     expect(stdout).toMatch(/^llama\.cpp\s+\S+/m)
     // SHIMMY_GPU defaults to auto: node-llama-cpp's detection, the CPU where it finds no GPU
     const backend = /^backend\s+(\S+) \((.*)\)$/m.exec(stdout)

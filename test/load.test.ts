@@ -98,7 +98,9 @@ describe("scheduler: 4 sequences, up to 8 waiting", () => {
       free: 4,
       queued: 0,
       decodes: expect.any(Number),
-      decoded_tokens: expect.any(Number)
+      decoded_tokens: expect.any(Number),
+      threads: 1,
+      lone_threads: 1
     }])
     expect(body.schedulers[0].decoded_tokens).toBeGreaterThan(body.schedulers[0].decodes)
   })

@@ -3,7 +3,7 @@ import { Console, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { formatBytes } from "../Format.js"
-import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor, usesOpenMp } from "../services/LlamaRuntime.js"
+import { backendOf, LlamaRuntime, loadNodeLlamaCpp, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { VERSION } from "../Version.js"
@@ -37,9 +37,11 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
       `cpu           ${cpus[0]?.model ?? "unknown"} (${os.availableParallelism()} cores)`,
       `cpu features  ${(yield* cpuFeatures).join(" ") || "unknown"}`,
       `memory        ${formatBytes(os.totalmem())} total, ${formatBytes(os.freemem())} free`,
-      `threads       ${threadsFor(llama, config.threads)} per context (SHIMMY_THREADS=${config.threads}${
-        usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"
-      })`,
+      `threads       ${backend.threads} per context${
+        backend.loneThreads < backend.threads
+          ? `, a lone sequence ${backend.loneThreads} or ${backend.threads}, whichever measures faster`
+          : ""
+      } (SHIMMY_THREADS=${config.threads}${usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"})`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
       `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${backend.openmp ? ", OpenMP" : ""})`,
       `backend       ${backend.backend} (${backend.reason})`,

@@ -142,7 +142,10 @@ export const HealthResponse = Schema.Struct({
     reason: Schema.String,
     build: Schema.Literal("prebuilt", "local"),
     openmp: Schema.Boolean,
-    threads: Schema.Number
+    /** threads of a decode that carries several tokens (a batch of sequences, a prompt) */
+    threads: Schema.Number,
+    /** threads of a decode of one token: a sequence generating alone */
+    lone_threads: Schema.Number
   })),
   schedulers: Schema.Array(Schema.extend(
     Schema.Struct({ model: Schema.String }),
@@ -152,7 +155,10 @@ export const HealthResponse = Schema.Struct({
       queued: Schema.Number,
       /** decodes the model's context ran and the tokens they carried: how well steps batch */
       decodes: Schema.Number,
-      decoded_tokens: Schema.Number
+      decoded_tokens: Schema.Number,
+      /** threads of a decode of several tokens, and of one token now (chosen by measuring both) */
+      threads: Schema.Number,
+      lone_threads: Schema.Number
     })
   ))
 })

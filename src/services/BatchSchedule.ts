@@ -1,4 +1,5 @@
 import type { LlamaContext } from "node-llama-cpp"
+import * as LoneThreads from "./LoneThreads.js"
 
 /**
  * When a context decodes: every sequence that is generating, together.
@@ -22,6 +23,10 @@ import type { LlamaContext } from "node-llama-cpp"
  * phase: when the process was off the CPU for a while (a busy machine), the samplings that finished
  * meanwhile are let in first.
  *
+ * A decode of one token (a sequence generating alone) runs on `loneThreads` or on the context's
+ * threads, whichever measures faster (LoneThreads.ts): node-llama-cpp sets the context's threads
+ * before every decode, and the schedule lowers them for such a step when fewer win.
+ *
  * It needs internals of node-llama-cpp 3.21 (the context's method every sequence's decode goes
  * through, a sequence's id); `attach` says whether they are there, and without them the context
  * decodes as it would.
@@ -33,6 +38,8 @@ export interface BatchSchedule {
   readonly leave: (sequence: unknown) => void
   /** decodes run and the tokens they carried, since the context was attached */
   readonly counts: () => BatchCounts
+  /** the threads a lone sequence decodes with now; undefined: the context's */
+  readonly loneThreads: () => number | undefined
   /**
    * The context's `batching.dispatchSchedule`: when a step is handed over, its decode starts at
    * once (a microtask later, after the step's last request), not on the next event-loop cycle. The
@@ -52,7 +59,7 @@ type Decode = (this: unknown, request: { readonly sequenceId: number }, ...rest:
 
 interface ContextInternals {
   _decodeTokens?: unknown
-  _ctx?: { initBatch?: unknown }
+  _ctx?: { initBatch?: unknown; setThreads?: unknown }
 }
 
 const idOf = (sequence: unknown): number | undefined => {
@@ -60,7 +67,11 @@ const idOf = (sequence: unknown): number | undefined => {
   return typeof id === "number" ? id : undefined
 }
 
-export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => {
+export const make = (options: {
+  readonly maxWaitMs: number
+  /** fewer threads than the context's that a decode of one token may run on (measured, see above) */
+  readonly loneThreads?: number
+}): BatchSchedule => {
   // the sequences of the last step that have not asked again
   const expected = new Set<number>()
   // decode requests held for the next step, by sequence
@@ -70,17 +81,23 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
   let timer: ReturnType<typeof setTimeout> | undefined
   let decodes = 0
   let tokens = 0
+  // the threads of the decode being built: node-llama-cpp sizes it (initBatch) before it sets threads
+  let stepThreads: number | undefined
+  let lone: LoneThreads.LoneThreads | undefined
   let attached = false
 
   const release = () => {
     if (timer !== undefined) clearTimeout(timer)
     timer = undefined
     expected.clear()
-    const step = [...held.values()]
+    // in the order of the sequences' ids: llama.cpp splits a batch of several sequences (each its
+    // own KV stream, as node-llama-cpp creates them) into one pass over the weights for every run
+    // of consecutive ids in it, so 4 sequences handed over as 2, 0, 3, 1 took 3 passes
+    const step = [...held.entries()].sort(([a], [b]) => a - b)
     for (const id of held.keys()) expected.add(id)
     held.clear()
     // handed over in one go: the context decodes them in one batch
-    for (const go of step) go()
+    for (const [, go] of step) go()
   }
   const check = () => {
     if (held.size === 0) return
@@ -131,21 +148,36 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
         })
       }
       const native = internals._ctx
-      if (typeof native?.initBatch === "function") {
-        // the native object's methods are read-only properties; an own property in front of one is allowed
-        const initBatch = native.initBatch
+      // the native object's methods are read-only properties; an own property in front of one is allowed
+      type Method = (this: unknown, n: number) => unknown
+      const hook = (name: "initBatch" | "setThreads", value: (original: Method) => Method) => {
+        const original = native?.[name]
+        if (typeof original !== "function") return
         try {
-          Object.defineProperty(native, "initBatch", {
-            configurable: true,
-            value(this: unknown, size: number) {
-              decodes++
-              tokens += size
-              return initBatch.call(this, size)
-            }
-          })
+          Object.defineProperty(native, name, { configurable: true, value: value(original as Method) })
         } catch {
-          // counts stay at zero; the schedule still works
+          // left as it is: counts stay at zero, threads at the context's; the schedule still works
         }
+      }
+      hook("initBatch", (initBatch) =>
+        function(this: unknown, size: number) {
+          decodes++
+          tokens += size
+          if (size === 1) stepThreads = lone?.step(performance.now())
+          else stepThreads = void lone?.broken()
+          return initBatch.call(this, size)
+        })
+      const fewer = options.loneThreads
+      if (fewer !== undefined) {
+        hook("setThreads", (setThreads) => {
+          const threads = (context as { readonly currentThreads?: unknown }).currentThreads
+          if (typeof threads === "number" && fewer < threads) {
+            lone = LoneThreads.make({ candidates: [fewer, threads] })
+          }
+          return function(this: unknown, threads: number) {
+            return setThreads.call(this, stepThreads !== undefined && stepThreads < threads ? stepThreads : threads)
+          }
+        })
       }
       attached = true
       return true
@@ -156,6 +188,7 @@ export const make = (options: { readonly maxWaitMs: number }): BatchSchedule => 
       if (id !== undefined) expected.delete(id)
       check()
     },
-    counts: () => ({ decodes, tokens })
+    counts: () => ({ decodes, tokens }),
+    loneThreads: () => lone?.current()
   }
 }

@@ -7,7 +7,7 @@ import { chatFormatFor } from "./ChatTemplate.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { Grammar, grammarStops } from "./Grammar.js"
 import * as KeepAlive from "./KeepAlive.js"
-import { backendOf, LlamaRuntime, loadNodeLlamaCpp, threadsFor } from "./LlamaRuntime.js"
+import { backendOf, LlamaRuntime, loadNodeLlamaCpp, stepThreadsFor } from "./LlamaRuntime.js"
 import type { LoadedModel } from "./LoadedModel.js"
 import { Metrics } from "./Metrics.js"
 import { ModelProbe } from "./ModelProbe.js"
@@ -31,6 +31,9 @@ export interface SchedulerStats {
   /** decodes its context ran, and the tokens they carried (tokens / decodes: how well steps batch) */
   readonly decodes: number
   readonly decodedTokens: number
+  /** the threads a decode of one token runs on now (measured, see LoneThreads.ts), and of several */
+  readonly loneThreads: number
+  readonly threads: number
 }
 
 /** A model in memory: what it takes and when it is due to leave. */
@@ -137,7 +140,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         // provides may come from their own import of it
         yield* Effect.mapError(loadNodeLlamaCpp, (e) =>
           new ModelLoadFailed({ model: name, reason: e.message }))
-        const threads = threadsFor(llama, config.threads)
+        const stepThreads = stepThreadsFor(llama, config.threads)
+        const threads = stepThreads.batch
         const started = Date.now()
         const model = yield* Effect.acquireRelease(
           Effect.tryPromise({
@@ -152,7 +156,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           (model) => Effect.promise(() => model.dispose())
         )
         const contextSize = Math.min(config.contextSize, model.trainContextSize)
-        const batching = BatchSchedule.make({ maxWaitMs: BATCH_WAIT_MS })
+        const batching = BatchSchedule.make({ maxWaitMs: BATCH_WAIT_MS, loneThreads: stepThreads.lone })
         const context = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: () =>
@@ -181,7 +185,9 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           free: p.free,
           queued: p.queued,
           decodes: batching.counts().decodes,
-          decodedTokens: batching.counts().tokens
+          decodedTokens: batching.counts().tokens,
+          loneThreads: batching.loneThreads() ?? threads,
+          threads
         }))
         // a sequence given back decodes no more: the schedule stops waiting for it
         const sequence = Effect.tap(pool.take, (taken) =>

@@ -28,18 +28,37 @@ export const loadedNodeLlamaCpp = (): typeof NodeLlamaCpp => {
 export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.systemInfo)
 
 /**
- * The threads a context gets. Measured on a 2-core machine (BENCHMARKS.md): node-llama-cpp's
- * prebuilt CPU binary has no OpenMP and starts its worker threads anew for every batch, which
- * makes 2 threads 5-7x slower than 1 there (and its own default of 4, ~500x slower). A binary
- * built with OpenMP keeps its threads, but taking every core still starves Node's own thread:
- * bench-25m halves with 2 threads, and bench-110m gains nothing at K=1. So `auto` leaves one
- * core to Node with OpenMP, and takes half the cores without it: 1 on a 2-core machine either way.
+ * The threads a context decodes with: a step that carries more than one token (sequences decoding
+ * together, a prompt) uses `batch`; a step of one token (a sequence generating alone) uses `lone`.
+ *
+ * Measured on a 2-core machine (BENCHMARKS.md, "Threads by step"): node-llama-cpp's prebuilt CPU
+ * binary (no OpenMP) is 2.2x faster with 2 threads than with 1 in-process, but its threads spin at
+ * ggml's barriers, so whatever else runs meanwhile (Node's thread writing each streamed token, the
+ * client) stalls the whole decode: a lone streamed sequence on bench-25m fell from 240 to ~90 tok/s
+ * with 2 threads, while 4 sequences together gained 1.5x (bench-110m) because the decode is then
+ * long against the writing. So `auto` takes every core for a batch but leaves one to Node on
+ * bigger machines, and half the cores for a lone sequence. A binary built with OpenMP keeps its
+ * threads and lets a waiting one sleep: one core is left to Node either way. An explicit
+ * SHIMMY_THREADS is used for every step. Oversubscribing is ruinous (3 or 4 threads on 2 cores:
+ * ~1 tok/s), so neither ever exceeds the cores.
  */
-export const threadsFor = (llama: Llama, setting: number | "auto"): number => {
-  if (setting !== "auto") return setting
-  const cores = Math.max(1, llama.cpuMathCores)
-  return usesOpenMp(llama) ? Math.max(1, cores - 1) : Math.max(1, Math.floor(cores / 2))
+export interface Threads {
+  readonly batch: number
+  readonly lone: number
 }
+
+export const stepThreadsFor = (llama: Llama, setting: number | "auto"): Threads => {
+  if (setting !== "auto") return { batch: setting, lone: setting }
+  const cores = Math.max(1, llama.cpuMathCores)
+  if (usesOpenMp(llama)) {
+    const threads = Math.max(1, cores - 1)
+    return { batch: threads, lone: threads }
+  }
+  return { batch: cores <= 2 ? cores : cores - 1, lone: Math.max(1, Math.floor(cores / 2)) }
+}
+
+/** The threads a context is created with: the most a step of it uses. */
+export const threadsFor = (llama: Llama, setting: number | "auto"): number => stepThreadsFor(llama, setting).batch
 
 /** What the binding runs on, and why: for `shimmy diag` and `/api/health`. */
 export interface Backend {
@@ -50,8 +69,9 @@ export interface Backend {
   /** node-llama-cpp's prebuilt binary, or one built on this machine */
   readonly build: "prebuilt" | "local"
   readonly openmp: boolean
-  /** threads per context for SHIMMY_THREADS */
+  /** threads per context for SHIMMY_THREADS: a step of several tokens uses `threads`, one of a single token `lone_threads` */
   readonly threads: number
+  readonly loneThreads: number
 }
 
 export const backendOf = (
@@ -73,7 +93,8 @@ export const backendOf = (
     reason,
     build: llama.buildType === "localBuild" ? "local" : "prebuilt",
     openmp: usesOpenMp(llama),
-    threads: threadsFor(llama, threadsSetting)
+    threads: stepThreadsFor(llama, threadsSetting).batch,
+    loneThreads: stepThreadsFor(llama, threadsSetting).lone
   }
 }
 

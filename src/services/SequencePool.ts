@@ -12,6 +12,8 @@ export interface PoolStats {
  * A fixed set of resources (a context's sequences) handed out one caller at a time, for the life
  * of the caller's scope. Callers wait in FIFO order; past `maxQueue` waiting ones they fail at
  * once with `ServerBusy` instead of piling up, so concurrency never meets "No sequences left".
+ * A caller gets the first free item in the order given: the sequences generating at once are then
+ * the first ones, consecutive ids, which llama.cpp decodes in one pass (see BatchSchedule.ts).
  */
 export interface SequencePool<A> {
   readonly take: Effect.Effect<A, ServerBusy, Scope.Scope>
@@ -23,8 +25,15 @@ export const make = <A>(
   options: { readonly model: string; readonly maxQueue: number }
 ): Effect.Effect<SequencePool<A>> =>
   Effect.gen(function*() {
-    const pool = yield* Queue.bounded<A>(Math.max(1, items.length))
-    yield* Queue.offerAll(pool, items)
+    // one ticket a free item: who holds a ticket takes the first free item
+    const pool = yield* Queue.bounded<true>(Math.max(1, items.length))
+    yield* Queue.offerAll(pool, items.map(() => true as const))
+    const free = items.map(() => true)
+    const first = (): number => {
+      const index = free.indexOf(true)
+      free[index] = false
+      return index
+    }
     const waiting = yield* Ref.make(0)
 
     const take = Effect.gen(function*() {
@@ -32,17 +41,24 @@ export const make = <A>(
       return yield* Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const immediate = yield* Queue.poll(pool)
-          const taken = Option.isSome(immediate) ? immediate.value : yield* Effect.gen(function*() {
+          if (Option.isNone(immediate)) {
             const admitted = yield* Ref.modify(waiting, (n) => n < options.maxQueue ? [true, n + 1] : [false, n])
             if (!admitted) {
               return yield* Effect.fail(
                 new ServerBusy({ model: options.model, queued: options.maxQueue, retryAfterSeconds: 1 })
               )
             }
-            return yield* restore(Queue.take(pool)).pipe(Effect.ensuring(Ref.update(waiting, (n) => n - 1)))
-          })
-          yield* Scope.addFinalizer(scope, Queue.offer(pool, taken))
-          return taken
+            yield* restore(Queue.take(pool)).pipe(Effect.ensuring(Ref.update(waiting, (n) => n - 1)))
+          }
+          const index = first()
+          yield* Scope.addFinalizer(
+            scope,
+            Effect.suspend(() => {
+              free[index] = true
+              return Queue.offer(pool, true)
+            })
+          )
+          return items[index]!
         })
       )
     })

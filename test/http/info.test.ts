@@ -74,7 +74,8 @@ layer(TestServer.layer)("GET /api/models and /api/health", (it) => {
         reason: "SHIMMY_GPU=off: the CPU",
         build: expect.stringMatching(/^(prebuilt|local)$/),
         openmp: expect.any(Boolean),
-        threads: 1
+        threads: 1,
+        lone_threads: 1
       })
       const { body } = yield* getJson(`${url}/api/models`)
       const loaded = body.models.filter((m: any) => m.loaded).map((m: any) => m.id)

@@ -137,7 +137,8 @@ export const health = (
           reason: b.reason,
           build: b.build,
           openmp: b.openmp,
-          threads: b.threads
+          threads: b.threads,
+          lone_threads: b.loneThreads
         }
       })
     }),
@@ -147,7 +148,9 @@ export const health = (
       free: s.free,
       queued: s.queued,
       decodes: s.decodes,
-      decoded_tokens: s.decodedTokens
+      decoded_tokens: s.decodedTokens,
+      threads: s.threads,
+      lone_threads: s.loneThreads
     }))
   }
 }

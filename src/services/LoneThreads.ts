@@ -1,0 +1,103 @@
+/**
+ * The threads a lone sequence decodes with (a step of one token), chosen by measuring both.
+ *
+ * With node-llama-cpp's prebuilt binary (no OpenMP) a decode's threads spin at ggml's barriers, so
+ * whatever else needs a core meanwhile stalls the whole decode: Node's thread writing each streamed
+ * token, the client reading it. Which of fewer or more threads is faster for one sequence depends on
+ * how long a decode is against that work, so on the model, the transport and the machine. Measured
+ * on 2 cores (BENCHMARKS.md, "Threads by step"): with 2 threads instead of 1, bench-25m streamed
+ * over SSE fell from ~240 to ~90 tok/s while bench-110m answering JSON rose from ~60 to ~100.
+ *
+ * So the schedule measures. A lone step's period (from its decode's start to the next lone decode's
+ * start: the decode, the sampling, the JavaScript between) is recorded for the threads it ran on;
+ * each count is tried for `window` steps and the one with the shorter mean period is kept. The mean,
+ * not the median: a contended count is bimodal (measured: most steps 2 ms, a third 20-100 ms when
+ * a compute thread was preempted), and the stalls are what it costs. The longest period of a window
+ * is left out (a client's pause). Then the other count is tried again, since the load changes
+ * (another transport, another client): after `exploreEvery` lone steps, times how much slower it
+ * was (at most 16), so that trying a bad count costs about window / exploreEvery of the time. A
+ * batched step in between breaks the run: the period across it is not counted, nor is one longer
+ * than `maxPeriodMs` (the sequence waited: for a client, a new request).
+ */
+export interface LoneThreads {
+  /** a step of one token starts now: the threads it runs on */
+  readonly step: (now: number) => number
+  /** a step of several tokens starts: the period since the last lone step is not a lone one */
+  readonly broken: () => void
+  /** the threads lone steps run on now */
+  readonly current: () => number
+}
+
+export interface LoneThreadsOptions {
+  /** the counts to choose from, the first tried first */
+  readonly candidates: readonly [number, number]
+  readonly window?: number
+  readonly exploreEvery?: number
+  readonly maxPeriodMs?: number
+}
+
+// the mean without the longest one
+const score = (periods: ReadonlyArray<number>): number =>
+  periods.length < 2
+    ? periods[0] ?? 0
+    : (periods.reduce((a, b) => a + b, 0) - Math.max(...periods)) / (periods.length - 1)
+
+export const make = (options: LoneThreadsOptions): LoneThreads => {
+  const window = options.window ?? 16
+  const exploreEvery = options.exploreEvery ?? 256
+  const maxPeriodMs = options.maxPeriodMs ?? 2_000
+  const periods: [Array<number>, Array<number>] = [[], []]
+  // the arm of the last lone step and when it started; undefined after a batched step
+  let last: { readonly arm: 0 | 1; readonly at: number } | undefined
+  let best: 0 | 1 = 0
+  // lone steps since the last exploration ended, and how many until the next
+  let since = 0
+  let until = exploreEvery
+  // the arm being measured, until its window is full
+  let exploring: 0 | 1 | undefined = 0
+
+  const record = (now: number) => {
+    if (last === undefined) return
+    const period = now - last.at
+    if (period < 0 || period > maxPeriodMs) return
+    const ring = periods[last.arm]
+    ring.push(period)
+    if (ring.length > window) ring.shift()
+  }
+  const choose = (): 0 | 1 => {
+    if (exploring !== undefined) {
+      if (periods[exploring].length < window) return exploring
+      // its window is full: the other one next, if it has not been measured yet
+      const other = exploring === 0 ? 1 : 0
+      if (periods[other].length < window) return (exploring = other)
+      exploring = undefined
+      const [fewer, more] = [score(periods[0]), score(periods[1])]
+      best = fewer <= more ? 0 : 1
+      const slower = best === 0 ? more / Math.max(fewer, 1e-3) : fewer / Math.max(more, 1e-3)
+      until = Math.round(exploreEvery * Math.min(16, Math.max(1, slower)))
+      since = 0
+    }
+    if (++since >= until) {
+      // both measured afresh, the other first
+      const other = best === 0 ? 1 : 0
+      periods[0].length = 0
+      periods[1].length = 0
+      exploring = other
+      return other
+    }
+    return best
+  }
+
+  return {
+    step: (now) => {
+      record(now)
+      const arm = choose()
+      last = { arm, at: now }
+      return options.candidates[arm]
+    },
+    broken: () => {
+      last = undefined
+    },
+    current: () => options.candidates[exploring ?? best]
+  }
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest"
+import * as LoneThreads from "../src/services/LoneThreads.js"
+
+/** Drives the chooser with lone steps whose periods the test sets: `cost[threads]` ms a step. */
+const drive = (lone: LoneThreads.LoneThreads, steps: number, cost: Record<number, number>, start = 0) => {
+  let now = start
+  const used: Array<number> = []
+  for (let i = 0; i < steps; i++) {
+    const threads = lone.step(now)
+    used.push(threads)
+    now += cost[threads]!
+  }
+  return { used, now }
+}
+
+describe("LoneThreads", () => {
+  it("tries both counts, then keeps the one whose steps are shorter", () => {
+    const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
+    const { used } = drive(lone, 40, { 1: 10, 2: 4 })
+    // 4 steps of each (a step's period is counted when the next starts)
+    expect(used.slice(0, 8)).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
+    expect(used.slice(8)).toEqual(Array(32).fill(2))
+    expect(lone.current()).toBe(2)
+
+    const other = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
+    expect(drive(other, 40, { 1: 3, 2: 9 }).used.slice(8)).toEqual(Array(32).fill(1))
+    expect(other.current()).toBe(1)
+  })
+
+  it("measures again every exploreEvery steps, and follows a load that changed", () => {
+    const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 50 })
+    const first = drive(lone, 30, { 1: 10, 2: 4 })
+    expect(lone.current()).toBe(2)
+    // the load changes (a streaming client: more threads now stall): fewer win from the next measure on
+    // 2 won 2.5x, so the next measure is 50 x 2.5 = 125 lone steps after the first (at 132): 1 is
+    // tried (132-135), then 2 again (136-139), and 1 is kept
+    const { used } = drive(lone, 150, { 1: 5, 2: 12 }, first.now)
+    expect(used.slice(0, 102)).toEqual(Array(102).fill(2))
+    expect(used.slice(102, 110)).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
+    expect(used.slice(110)).toEqual(Array(40).fill(1))
+    expect(lone.current()).toBe(1)
+  })
+
+  it("does not count a period across a batched step or one longer than maxPeriodMs", () => {
+    const lone = LoneThreads.make({ candidates: [1, 2], window: 2, exploreEvery: 1000, maxPeriodMs: 100 })
+    let now = 0
+    // the 1-thread steps are fast, but each is followed by a batched step or a long wait: none counts
+    for (let i = 0; i < 6; i++) {
+      expect(lone.step(now)).toBe(1)
+      lone.broken()
+      now += 1
+    }
+    for (let i = 0; i < 3; i++) {
+      expect(lone.step(now)).toBe(1)
+      now += 500
+    }
+    // still measuring 1 thread: nothing counted
+    expect(lone.current()).toBe(1)
+    // then real periods: 1 thread 8 ms, 2 threads 5 ms
+    const { used } = drive(lone, 20, { 1: 8, 2: 5 }, now)
+    expect(used.slice(-10)).toEqual(Array(10).fill(2))
+  })
+
+  it("the mean of a window without its longest period: one pause does not decide, frequent stalls do", () => {
+    const steps = (lone: LoneThreads.LoneThreads, periods: ReadonlyArray<number>, start: number) => {
+      let now = start
+      for (const period of periods) {
+        lone.step(now)
+        now += period
+      }
+      return now
+    }
+    // 1 thread: 6 ms a step, but one step waits 90 ms (a client paused); 2 threads: 8 ms a step
+    const paused = LoneThreads.make({ candidates: [1, 2], window: 5, exploreEvery: 1000 })
+    steps(paused, [6, 6, 90, 6, 6, 8, 8, 8, 8, 8, 8], 0)
+    expect(paused.current()).toBe(1)
+    // 2 threads: mostly 2 ms, but stalled 40 ms every third step (its median would win, its mean loses)
+    const stalled = LoneThreads.make({ candidates: [1, 2], window: 6, exploreEvery: 1000 })
+    steps(stalled, [6, 6, 6, 6, 6, 6, 2, 40, 2, 2, 40, 2, 2], 0)
+    expect(stalled.current()).toBe(1)
+  })
+
+  it("a count that lost by far is tried again later than one that lost narrowly", () => {
+    const explored = (cost: Record<number, number>) => {
+      const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 20 })
+      const { used } = drive(lone, 400, cost)
+      // steps on the losing count after the first measure
+      return used.slice(8).filter((t) => t === 2).length
+    }
+    // 2 threads 1.2x slower: measured again every ~24 steps; 10x slower: every ~200
+    expect(explored({ 1: 5, 2: 6 })).toBeGreaterThan(4 * explored({ 1: 5, 2: 50 }))
+  })
+})
