@@ -34,10 +34,23 @@ describe("LoneThreads", () => {
     // the load changes (a streaming client: more threads now stall): fewer win from the next measure on
     // 2 won 2.5x, so the next measure is 50 x 2.5 = 125 lone steps after the first (at 132): 1 is
     // tried (132-135), then 2 again (136-139), and 1 is kept
-    const { used } = drive(lone, 150, { 1: 5, 2: 12 }, first.now)
+    // (2 is slower by 1.25x only: not enough to measure again before then)
+    const { used } = drive(lone, 150, { 1: 3, 2: 5 }, first.now)
     expect(used.slice(0, 102)).toEqual(Array(102).fill(2))
     expect(used.slice(102, 110)).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
     expect(used.slice(110)).toEqual(Array(40).fill(1))
+    expect(lone.current()).toBe(1)
+  })
+
+  it("a kept count that gets half as slow again is measured again at once, not after exploreEvery", () => {
+    const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
+    const first = drive(lone, 20, { 1: 10, 2: 2 })
+    expect(lone.current()).toBe(2)
+    // 2 threads now take 10 ms a step, 1 thread 4: two slow steps lift 2's window past 1.5x its
+    // score, and both are measured (1, then 2) and 1 is kept
+    const { used } = drive(lone, 30, { 1: 4, 2: 10 }, first.now)
+    expect(used.slice(0, 10)).toEqual([2, 2, 1, 1, 1, 1, 2, 2, 2, 2])
+    expect(used.slice(-12)).toEqual(Array(12).fill(1))
     expect(lone.current()).toBe(1)
   })
 

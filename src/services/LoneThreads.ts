@@ -15,7 +15,9 @@
  * a compute thread was preempted), and the stalls are what it costs. The longest period of a window
  * is left out (a client's pause). Then the other count is tried again, since the load changes
  * (another transport, another client): after `exploreEvery` lone steps, times how much slower it
- * was (at most 16), so that trying a bad count costs about window / exploreEvery of the time. A
+ * was (at most 16), so that trying a bad count costs about window / exploreEvery of the time, and
+ * at once when the kept count's last window is half as slow again as when it was chosen (a client
+ * that streams after one that did not: measured, bench-25m's 2-thread steps went from 1.5 to 10 ms). A
  * batched step in between breaks the run: the period across it is not counted, nor is one longer
  * than `maxPeriodMs` (the sequence waited: for a client, a new request).
  */
@@ -50,6 +52,8 @@ export const make = (options: LoneThreadsOptions): LoneThreads => {
   // the arm of the last lone step and when it started; undefined after a batched step
   let last: { readonly arm: 0 | 1; readonly at: number } | undefined
   let best: 0 | 1 = 0
+  // the kept count's score when it was chosen
+  let chosen = 0
   // lone steps since the last exploration ended, and how many until the next
   let since = 0
   let until = exploreEvery
@@ -73,11 +77,13 @@ export const make = (options: LoneThreadsOptions): LoneThreads => {
       exploring = undefined
       const [fewer, more] = [score(periods[0]), score(periods[1])]
       best = fewer <= more ? 0 : 1
+      chosen = Math.min(fewer, more)
       const slower = best === 0 ? more / Math.max(fewer, 1e-3) : fewer / Math.max(more, 1e-3)
       until = Math.round(exploreEvery * Math.min(16, Math.max(1, slower)))
       since = 0
     }
-    if (++since >= until) {
+    const worse = periods[best].length >= window && score(periods[best]) > 1.5 * chosen
+    if (++since >= until || worse) {
       // both measured afresh, the other first
       const other = best === 0 ? 1 : 0
       periods[0].length = 0
