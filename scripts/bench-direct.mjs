@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The in-process ceiling for scripts/bench.mjs: the same greedy workload straight on node-llama-cpp,
 // with no HTTP, Effect stream or detokenizing in the way. The llama.cpp binary, threads, sequences
-// and context size are resolved by Shimmy's own code (dist/src: LlamaRuntime, settings, threadsFor)
+// and context size are resolved by Shimmy's own code (dist/src: LlamaRuntime, settings, threadsFor),
+// and the context decodes in the engine's steps (BatchSchedule, with its threads for a lone sequence)
 // from the same SHIMMY_* environment the server gets, so both sides run the same binary the same way.
 // Usage (normally spawned by bench.mjs): node scripts/bench-direct.mjs '{"model":PATH,"ks":[1,4],"rounds":{"1":5},"tokens":128}'
 // Prints one JSON line on stdout; {"info":true} only resolves and reports the runtime.
@@ -18,6 +19,8 @@ const lib = {
   ...(await import(pathToFileURL(path.join(root, "dist/src/services/LlamaRuntime.js")).href)),
   ...(await import(pathToFileURL(path.join(root, "dist/src/services/ShimmyConfig.js")).href))
 }
+const BatchSchedule = await import(pathToFileURL(path.join(root, "dist/src/services/BatchSchedule.js")).href)
+  .catch(() => undefined)
 
 const config = await Effect.runPromise(Config.all(lib.settings))
 const scope = await Effect.runPromise(Scope.make())
@@ -57,7 +60,16 @@ const rssBeforeLoad = rssBytes()
 const loadStarted = performance.now()
 const model = await llama.loadModel({ modelPath: job.model, ...(config.gpu === "off" ? { gpuLayers: 0 } : {}) })
 const contextSize = Math.min(config.contextSize, model.trainContextSize)
-const context = await model.createContext({ sequences: config.parallel, contextSize, threads })
+// as LlamaEngine: the engine's step schedule, a lone sequence on fewer threads where measured faster
+const lone = typeof lib.stepThreadsFor === "function" ? lib.stepThreadsFor(llama, config.threads).lone : undefined
+const schedule = BatchSchedule?.make({ maxWaitMs: 10, ...(lone !== undefined ? { loneThreads: lone } : {}) })
+const context = await model.createContext({
+  sequences: config.parallel,
+  contextSize,
+  threads,
+  ...(schedule !== undefined ? { batching: { dispatchSchedule: schedule.dispatch } } : {})
+})
+info.schedule = schedule?.attach(context) ?? false
 const loadMillis = performance.now() - loadStarted
 info.contextSize = contextSize
 const sequences = Array.from({ length: config.parallel }, () => context.getSequence())
@@ -131,10 +143,15 @@ const run = async (sequence, promptTokens, started) => {
 
 /** K requests at once through the pool of `parallel` sequences (more wait, as on the server). */
 const round = async (k, roundIndex) => {
+  // as SequencePool: the first free sequence, so those in use have consecutive ids
   const free = [...sequences]
   const waiters = []
-  const take = () => free.length > 0 ? Promise.resolve(free.pop()) : new Promise((resolve) => waiters.push(resolve))
-  const give = (s) => waiters.length > 0 ? waiters.shift()(s) : free.push(s)
+  const take = () => free.length > 0 ? Promise.resolve(free.shift()) : new Promise((resolve) => waiters.push(resolve))
+  const give = (s) => {
+    if (waiters.length > 0) return waiters.shift()(s)
+    free.push(s)
+    free.sort((a, b) => sequences.indexOf(a) - sequences.indexOf(b))
+  }
   const prompts = Array.from({ length: k }, (_, i) => tokenize(job.prompt(roundIndex, i)))
   const cpu0 = process.cpuUsage()
   const started = performance.now()
@@ -143,6 +160,8 @@ const round = async (k, roundIndex) => {
     try {
       return await run(s, p, started)
     } finally {
+      // as the engine: a sequence given back decodes no more, the schedule stops waiting for it
+      schedule?.leave(s)
       give(s)
     }
   }))

@@ -6,6 +6,7 @@
 //   LONE=N ...       and a decode of one token on N threads (LoneThreads chooses N or THREADS)
 //   FA=0|1 ...       flash attention off / on (node-llama-cpp's default: off)
 //   SEQUENCES=N CONTEXT=N ...   the context's sequences (default K) and tokens per sequence (1024)
+//   LOCAL=1 ...      the last local build (npm run build:llama) instead of the prebuilt binary
 import { getLlama, LlamaLogLevel } from "node-llama-cpp"
 const [modelPath, threads, k, tokens] = [
   process.argv[2],
@@ -14,13 +15,15 @@ const [modelPath, threads, k, tokens] = [
   Number(process.argv[5] ?? 64)
 ]
 const env = process.env
-const llama = await getLlama({
-  gpu: false,
-  build: "never",
-  usePrebuiltBinaries: true,
-  skipDownload: true,
-  logLevel: LlamaLogLevel.error
-})
+const llama = env.LOCAL === "1"
+  ? await getLlama("lastBuild", { logLevel: LlamaLogLevel.error })
+  : await getLlama({
+    gpu: false,
+    build: "never",
+    usePrebuiltBinaries: true,
+    skipDownload: true,
+    logLevel: LlamaLogLevel.error
+  })
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 })
 const schedule = env.SCHEDULE === "1"
   ? (await import("../dist/src/services/BatchSchedule.js")).make({
@@ -80,9 +83,15 @@ const generated = (await Promise.all(sequences.map((s, i) => run(s, i)))).reduce
 const wall = performance.now() - started
 const f = (n, d = 2) => n.toFixed(d)
 console.log(
-  `threads=${threads} K=${k}${schedule ? " schedule" : ""}: ${f(generated / wall * 1000, 0)} tok/s; ` +
-    `${stats.decodes} decodes of ${f(stats.tokens / stats.decodes)} tokens, ${f(stats.decode / stats.decodes)} ms each ` +
-    `(${f(100 * stats.decode / wall, 0)}% of the wall time); ${stats.samples} samplings, ${f(stats.sample / stats.samples, 3)} ms each`
+  `${llama.buildType} openmp=${/OPENMP = 1/.test(llama.systemInfo)} threads=${threads} K=${k}${
+    schedule ? " schedule" : ""
+  }: ${f(generated / wall * 1000, 0)} tok/s; ` +
+    `${stats.decodes} decodes of ${f(stats.tokens / stats.decodes)} tokens, ${
+      f(stats.decode / stats.decodes)
+    } ms each ` +
+    `(${f(100 * stats.decode / wall, 0)}% of the wall time); ${stats.samples} samplings, ${
+      f(stats.sample / stats.samples, 3)
+    } ms each`
 )
 await context.dispose()
 await model.dispose()
