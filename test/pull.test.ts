@@ -71,6 +71,10 @@ beforeAll(async () => {
   mounted = new Ollama({ host: `${server.url}/ollama` })
 })
 
+// a greedy story of `n` tokens from a model by the name Ollama's client gives it
+const story = (model: string, n: number) =>
+  mounted.generate({ model, prompt: "Once upon a time", options: { num_predict: n, temperature: 0 } })
+
 afterAll(async () => {
   await server?.close()
   await hub?.close()
@@ -136,19 +140,11 @@ describe("Ollama's /api/pull through the ollama client", () => {
     ])
 
     expect(await names()).toContain("stories260K-Q4_K_M:latest")
-    const answer = await mounted.generate({
-      model: "stories260K-Q4_K_M",
-      prompt: "Once upon a time",
-      options: { num_predict: 5, temperature: 0 }
-    })
+    const answer = await story("stories260K-Q4_K_M", 5)
     expect(answer.done).toBe(true)
     expect(answer.eval_count).toBe(5)
     // and by the name it was pulled by, as Ollama's clients do after `ollama pull`
-    const byPulledName = await mounted.generate({
-      model: "hf.co/tiny/stories-GGUF",
-      prompt: "Once upon a time",
-      options: { num_predict: 5, temperature: 0 }
-    })
+    const byPulledName = await story("hf.co/tiny/stories-GGUF", 5)
     expect(byPulledName.response).toBe(answer.response)
   })
 
@@ -259,18 +255,10 @@ describe("Ollama's /api/pull through the ollama client", () => {
       hub.repos.get("tiny/split-GGUF")!.files["split-stories-00001-of-00002.gguf"]!.length +
         hub.repos.get("tiny/split-GGUF")!.files["split-stories-00002-of-00002.gguf"]!.length
     )
-    const answer = await mounted.generate({
-      model: "split-stories",
-      prompt: "Once upon a time",
-      options: { num_predict: 8, temperature: 0 }
-    })
+    const answer = await story("split-stories", 8)
     expect(answer.eval_count).toBe(8)
     // the same greedy story as the whole file: the parts hold the same weights
-    const whole = await mounted.generate({
-      model: "stories260K-Q4_K_M",
-      prompt: "Once upon a time",
-      options: { num_predict: 8, temperature: 0 }
-    })
+    const whole = await story("stories260K-Q4_K_M", 8)
     expect(answer.response).toBe(whole.response)
   })
 

@@ -159,25 +159,29 @@ export const make = (options: {
           // left as it is: counts stay at zero, threads at the context's; the schedule still works
         }
       }
+      // a lone sequence's threads are measured only where fewer than the context's are allowed
+      const threads = (context as { readonly currentThreads?: unknown }).currentThreads
+      const fewer = options.loneThreads
+      if (fewer !== undefined && typeof threads === "number" && fewer < threads) {
+        lone = LoneThreads.make({ candidates: [fewer, threads] })
+      }
       hook("initBatch", (initBatch) =>
         function(this: unknown, size: number) {
           decodes++
           tokens += size
-          if (size === 1) stepThreads = lone?.step(performance.now())
-          else stepThreads = void lone?.broken()
+          if (size === 1) {
+            stepThreads = lone?.step(performance.now())
+          } else {
+            lone?.broken()
+            stepThreads = undefined
+          }
           return initBatch.call(this, size)
         })
-      const fewer = options.loneThreads
-      if (fewer !== undefined) {
-        hook("setThreads", (setThreads) => {
-          const threads = (context as { readonly currentThreads?: unknown }).currentThreads
-          if (typeof threads === "number" && fewer < threads) {
-            lone = LoneThreads.make({ candidates: [fewer, threads] })
-          }
-          return function(this: unknown, threads: number) {
+      if (lone !== undefined) {
+        hook("setThreads", (setThreads) =>
+          function(this: unknown, threads: number) {
             return setThreads.call(this, stepThreads !== undefined && stepThreads < threads ? stepThreads : threads)
-          }
-        })
+          })
       }
       attached = true
       return true

@@ -31,7 +31,7 @@ export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.sys
  * The threads a context decodes with: a step that carries more than one token (sequences decoding
  * together, a prompt) uses `batch`; a step of one token (a sequence generating alone) uses `lone`.
  *
- * Measured on a 2-core machine (BENCHMARKS.md, "Threads by step"): node-llama-cpp's prebuilt CPU
+ * Measured on a 2-core machine (BENCHMARKS.md, third run: "Threads by step"): node-llama-cpp's prebuilt CPU
  * binary (no OpenMP) is 2.2x faster with 2 threads than with 1 in-process, but its threads spin at
  * ggml's barriers, so whatever else runs meanwhile (Node's thread writing each streamed token, the
  * client) stalls the whole decode: a lone streamed sequence on bench-25m fell from 240 to ~90 tok/s
@@ -87,14 +87,15 @@ export const backendOf = (
     : backend === "cpu"
     ? "auto: no usable CUDA, Vulkan or Metal device (node-llama-cpp's detection): the CPU"
     : `auto: node-llama-cpp found ${backend}`
+  const threads = stepThreadsFor(llama, threadsSetting)
   return {
     backend,
     setting,
     reason,
     build: llama.buildType === "localBuild" ? "local" : "prebuilt",
     openmp: usesOpenMp(llama),
-    threads: stepThreadsFor(llama, threadsSetting).batch,
-    loneThreads: stepThreadsFor(llama, threadsSetting).lone
+    threads: threads.batch,
+    loneThreads: threads.lone
   }
 }
 

@@ -5,7 +5,7 @@
  * whatever else needs a core meanwhile stalls the whole decode: Node's thread writing each streamed
  * token, the client reading it. Which of fewer or more threads is faster for one sequence depends on
  * how long a decode is against that work, so on the model, the transport and the machine. Measured
- * on 2 cores (BENCHMARKS.md, "Threads by step"): with 2 threads instead of 1, bench-25m streamed
+ * on 2 cores (BENCHMARKS.md, third run: "Threads by step"): with 2 threads instead of 1, bench-25m streamed
  * over SSE fell from ~240 to ~90 tok/s while bench-110m answering JSON rose from ~60 to ~100.
  *
  * So the schedule measures. A lone step's period (from its decode's start to the next lone decode's
