@@ -1,4 +1,4 @@
-import { Context, Deferred, Effect, FiberId, Stream } from "effect"
+import { Context, Deferred, Effect, FiberId, Mailbox, Stream } from "effect"
 import { ShuttingDown } from "./Failures.js"
 
 /**
@@ -36,4 +36,17 @@ export const streamUntil = <A, E, R>(
   stream: Stream.Stream<A, E, R>,
   deadline: Deferred.Deferred<void>
 ): Stream.Stream<A, E | ShuttingDown, R> =>
-  Stream.interruptWhen(stream, Effect.zipRight(Deferred.await(deadline), Effect.fail(new ShuttingDown())))
+  Stream.unwrapScoped(Effect.gen(function*() {
+    // the stream runs in a fiber of its own into a mailbox that the deadline fails: one race for
+    // the whole stream, where Stream.interruptWhen races every element (~0.1 ms a token here)
+    const mailbox = yield* Mailbox.make<A, E | ShuttingDown>({ capacity: UNTIL_CAPACITY })
+    yield* Stream.runForEachChunk(stream, (chunk) => mailbox.offerAll(chunk)).pipe(
+      Mailbox.into(mailbox),
+      Effect.forkScoped
+    )
+    yield* Effect.forkScoped(Effect.zipRight(Deferred.await(deadline), mailbox.fail(new ShuttingDown())))
+    return Mailbox.toStream(mailbox)
+  }))
+
+// the elements a cut stream holds for a slow consumer (the engine's own lead is on top)
+const UNTIL_CAPACITY = 16

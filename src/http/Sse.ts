@@ -113,8 +113,12 @@ export const render = <E>(
   // past the shutdown's deadline the stream fails like any other: its error item, then its end
   const cut = options.deadline === undefined ? events : streamUntil(events, options.deadline)
   return cut.pipe(
-    // mapConcat, not flatMap: no inner stream for every token
-    Stream.mapConcat((event) => frames(event).map(framing.frame)),
+    // the frames of the events that are there now, in one string: one write to the socket
+    Stream.mapChunks((chunk) => {
+      let text = ""
+      for (const event of chunk) for (const item of frames(event)) text += framing.frame(item)
+      return text.length === 0 ? Chunk.empty<string>() : Chunk.of(text)
+    }),
     Stream.catchAllCause((cause) =>
       Stream.unwrap(Effect.map(
         replyForCause(cause, where),

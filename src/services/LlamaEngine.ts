@@ -1,6 +1,7 @@
-import { Duration, Effect, Exit, Mailbox, Option, RcMap, Stream } from "effect"
+import { Duration, Effect, Exit, Option, RcMap, Stream } from "effect"
 import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
+import { ahead } from "./Ahead.js"
 import * as BatchSchedule from "./BatchSchedule.js"
 import { capabilitiesOf } from "./ChatFormat.js"
 import { chatFormatFor } from "./ChatTemplate.js"
@@ -306,12 +307,14 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           const sampling = extra.length === 0
             ? request.sampling
             : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
-          // the generation runs ahead of its consumer, by up to AHEAD events: the next token is being
-          // computed while the last one is rendered and written, a slow consumer gets the waiting
-          // events in one chunk, and the mailbox's bound is the back-pressure. Closing the scope
-          // interrupts the pump, which returns the generator (after the token in progress) before
-          // the sequence goes back to the pool.
-          const events = Stream.fromAsyncIterable(
+          // the generation runs ahead of its consumer, by up to AHEAD events (Ahead.ts): the next
+          // token is being computed while the last one is rendered and written, a slow consumer gets
+          // the waiting events in one chunk, and the bound is the back-pressure. Closing the scope
+          // stops the pump, which returns the generator (after the token in progress) before the
+          // sequence goes back to the pool.
+          const observed = metrics.generation(name, asked)
+          yield* Effect.addFinalizer(() => Effect.sync(observed.end))
+          return yield* ahead(
             generateTokens({
               model: loaded.model,
               sequence,
@@ -322,18 +325,19 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               stopTokens: prompt.stopTokens,
               parse
             }),
-            (cause) =>
-              cause instanceof GrammarDeadEnd
-                ? new InvalidRequest({
-                  param: forced ? "tool_choice" : "response_format",
-                  reason: forced
-                    ? `model '${name}' cannot write the forced tool call: ${cause.message}`
-                    : `model '${name}' cannot write output in the requested format: ${cause.message}`
-                })
-                : new GenerationFailed({ model: name, reason: describe(cause) })
-          )
-          return Mailbox.toStream(
-            yield* Mailbox.fromStream(metrics.generation(name, asked, events), { capacity: AHEAD })
+            {
+              capacity: AHEAD,
+              observe: observed.event,
+              failure: (cause) =>
+                cause instanceof GrammarDeadEnd
+                  ? new InvalidRequest({
+                    param: forced ? "tool_choice" : "response_format",
+                    reason: forced
+                      ? `model '${name}' cannot write the forced tool call: ${cause.message}`
+                      : `model '${name}' cannot write output in the requested format: ${cause.message}`
+                  })
+                  : new GenerationFailed({ model: name, reason: describe(cause) })
+            }
           )
         })
       ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>

@@ -1,4 +1,4 @@
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import type { GenerationEvent } from "../domain/Generation.js"
 import { type GaugeFamily, makeRegistry } from "./MetricsRegistry.js"
 
@@ -100,42 +100,37 @@ export class Metrics extends Effect.Service<Metrics>()("shimmy/Metrics", {
     const loadSeconds = new Map<string, number>()
 
     /**
-     * The generation stream, observed: `started` is when the request asked (`performance.now()`),
-     * `model` the registered name. Per event: a clock read and a few numeric updates.
+     * A generation, observed: `started` is when the request asked (`performance.now()`), `model`
+     * the registered name. `event` sees each event as it is made (a clock read and a few numeric
+     * updates), `end` once it is over, whether it finished or not.
      */
-    const generation = <E, R>(
-      model: string,
-      started: number,
-      events: Stream.Stream<GenerationEvent, E, R>
-    ): Stream.Stream<GenerationEvent, E, R> => {
+    const generation = (model: string, started: number) => {
       const first = ttft.series([model])
       const gaps = itl.series([model])
       let last = -1
       let finished = false
-      const observed = Stream.map(events, (event) => {
-        const now = performance.now()
-        if (event._tag === "Done") {
-          promptTokens.series([model]).inc(event.usage.prompt_tokens)
-          generatedTokens.series([model]).inc(event.usage.completion_tokens)
-          generations.series([model, event.finishReason]).inc()
-          generationSeconds.series([model]).observe((now - started) / 1000)
-          finished = true
-          return event
-        }
-        if (last < 0) first.observe((now - started) / 1000)
-        else if (event._tag !== "ToolCall" && event.tokens > 0) {
-          gaps.observe((now - last) / 1000 / event.tokens, event.tokens)
-        }
-        last = now
-        return event
-      })
-      // the client went away, the generation failed, or the shutdown cut it: no usage to count
-      return Stream.ensuring(
-        observed,
-        Effect.sync(() => {
+      return {
+        event: (event: GenerationEvent) => {
+          const now = performance.now()
+          if (event._tag === "Done") {
+            promptTokens.series([model]).inc(event.usage.prompt_tokens)
+            generatedTokens.series([model]).inc(event.usage.completion_tokens)
+            generations.series([model, event.finishReason]).inc()
+            generationSeconds.series([model]).observe((now - started) / 1000)
+            finished = true
+            return
+          }
+          if (last < 0) first.observe((now - started) / 1000)
+          else if (event._tag !== "ToolCall" && event.tokens > 0) {
+            gaps.observe((now - last) / 1000 / event.tokens, event.tokens)
+          }
+          last = now
+        },
+        // the client went away, the generation failed, or the shutdown cut it: no usage to count
+        end: () => {
           if (!finished) generations.series([model, "unfinished"]).inc()
-        })
-      )
+        }
+      }
     }
 
     return {

@@ -15,8 +15,11 @@ const render = (stream: Stream.Stream<GenerationEvent, EngineError>) =>
 describe("SSE rendering of /api/generate", () => {
   it.effect("a complete generation: chunks, a last chunk with finish_reason and usage, [DONE]", () =>
     Effect.gen(function*() {
+      // one event a chunk, as a generation whose client keeps up gives them
       const frames = yield* render(
-        Stream.make(tokenEvent("Hé", 1), tokenEvent("llo\n", 2), doneEvent("stop", Usage.of(3, 3)))
+        Stream.make(tokenEvent("Hé", 1), tokenEvent("llo\n", 2), doneEvent("stop", Usage.of(3, 3))).pipe(
+          Stream.rechunk(1)
+        )
       )
       expect(frames).toEqual([
         "data: {\"choices\":[{\"text\":\"Hé\",\"index\":0}]}\n\n",
@@ -24,6 +27,14 @@ describe("SSE rendering of /api/generate", () => {
         "data: {\"choices\":[{\"text\":\"\",\"index\":0,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}\n\n",
         "data: [DONE]\n\n"
       ])
+    }))
+
+  it.effect("the events waiting for a slow client are written at once: one string for a chunk of them", () =>
+    Effect.gen(function*() {
+      const events = [tokenEvent("a", 1), tokenEvent("b", 1), tokenEvent("c", 1), doneEvent("stop", Usage.of(1, 3))]
+      const one = yield* render(Stream.make(...events).pipe(Stream.rechunk(1)))
+      const batched = yield* render(Stream.make(...events))
+      expect(batched).toEqual([one.slice(0, 4).join(""), "data: [DONE]\n\n"])
     }))
 
   it.effect("a failure after the stream started is an error event, then [DONE]", () =>

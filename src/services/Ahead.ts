@@ -1,0 +1,99 @@
+import { Chunk, Effect, Option, type Scope, Stream } from "effect"
+
+/**
+ * An async iterator's items as a stream that runs ahead of its consumer, pulled by plain
+ * JavaScript: the next item is asked for the moment the last one arrives, before it is handed
+ * over, and a waiting consumer is woken on the next turn of the event loop, so the work that
+ * makes the next item (a decode) has started before the consumer renders and writes the last. Up to `capacity` items wait for the consumer (its back-pressure), and a consumer that
+ * pulls after several arrived gets them in one chunk. No fiber, queue or stream stage runs per
+ * item: on a small model the per-token work of the server is as long as the decode.
+ *
+ * Closing the scope stops asking and returns the iterator, after the item in progress, before
+ * the scope's earlier finalizers run (the sequence goes back to its pool after the generation
+ * ended). `observe` sees each item as it arrives; `failure` turns what the iterator throws into
+ * the stream's error.
+ */
+export const ahead = <A, E>(
+  iterable: AsyncIterable<A>,
+  options: {
+    readonly capacity: number
+    readonly failure: (cause: unknown) => E
+    readonly observe?: (item: A) => void
+  }
+): Effect.Effect<Stream.Stream<A, E>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const iterator = iterable[Symbol.asyncIterator]()
+    const buffer: Array<A> = []
+    // the end: undefined while it runs, then the iterator's end or its error
+    let end: { readonly error: Option.Option<E> } | undefined
+    let stopped = false
+    let consumer: (() => void) | undefined
+    let producer: (() => void) | undefined
+    const wakeConsumer = () => {
+      const wake = consumer
+      consumer = undefined
+      wake?.()
+    }
+    const wakeProducer = () => {
+      const wake = producer
+      producer = undefined
+      wake?.()
+    }
+
+    const pump = async () => {
+      try {
+        let next = iterator.next()
+        for (;;) {
+          const result = await next
+          if (result.done === true || stopped) break
+          // the next item is asked for first, then this one handed over (unless that fills the buffer)
+          const full = buffer.length + 1 >= options.capacity
+          if (!full) next = iterator.next()
+          buffer.push(result.value)
+          options.observe?.(result.value)
+          wakeConsumer()
+          if (full) {
+            while (buffer.length >= options.capacity && !stopped) {
+              await new Promise<void>((resolve) => (producer = resolve))
+            }
+            if (stopped) break
+            next = iterator.next()
+          }
+        }
+        end = { error: Option.none() }
+      } catch (cause) {
+        end = { error: Option.some(options.failure(cause)) }
+      }
+      // an iterator left early (the consumer went away) is returned; one that ended is done
+      if (stopped) {
+        await iterator.return?.().catch(() => undefined)
+      }
+      wakeConsumer()
+    }
+    const running = pump()
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => {
+        stopped = true
+        wakeProducer()
+        return running
+      })
+    )
+
+    const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.suspend(() => {
+      if (buffer.length > 0) {
+        const items = buffer.splice(0, buffer.length)
+        wakeProducer()
+        return Effect.succeed(Chunk.unsafeFromArray(items))
+      }
+      if (end !== undefined) return Effect.fail(end.error)
+      return Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
+        // woken on the next turn of the event loop, once the microtasks that start the next
+        // item's work (a decode's dispatch) have run, so its rendering runs beside that work
+        consumer = () => void setImmediate(() => resume(pull))
+        return Effect.sync(() => {
+          consumer = undefined
+        })
+      })
+    })
+    return Stream.repeatEffectChunkOption(pull)
+  })
