@@ -62,7 +62,11 @@ const model = await llama.loadModel({ modelPath: job.model, ...(config.gpu === "
 const contextSize = Math.min(config.contextSize, model.trainContextSize)
 // as LlamaEngine: the engine's step schedule, a lone sequence on fewer threads where measured faster
 const lone = typeof lib.stepThreadsFor === "function" ? lib.stepThreadsFor(llama, config.threads).lone : undefined
-const schedule = BatchSchedule?.make({ maxWaitMs: 10, ...(lone !== undefined ? { loneThreads: lone } : {}) })
+const schedule = BatchSchedule?.make({
+  maxWaitMs: 10,
+  ...(lone !== undefined ? { loneThreads: lone } : {}),
+  cores: llama.cpuMathCores
+})
 const context = await model.createContext({
   sequences: config.parallel,
   contextSize,

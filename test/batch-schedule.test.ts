@@ -174,6 +174,53 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
     }
   })
 
+  // what happens between two tokens: the consumer's work queued on the event loop ("work") and
+  // the start of the next decode ("decode"), in the order they ran
+  const between = async (schedule: BatchSchedule.BatchSchedule, threads: number, n: number) => {
+    const context = await model.createContext({
+      sequences: 1,
+      contextSize: 256,
+      threads,
+      batching: { dispatchSchedule: schedule.dispatch }
+    })
+    try {
+      const log: Array<string> = []
+      // the native decode, watched under the schedule's own hook
+      const native = (context as unknown as { _ctx: { decodeBatch: () => Promise<void> } })._ctx
+      const decodeBatch = native.decodeBatch.bind(native)
+      Object.defineProperty(native, "decodeBatch", {
+        configurable: true,
+        value: () => (log.push("decode"), decodeBatch())
+      })
+      expect(schedule.attach(context)).toBe(true)
+      let count = 0
+      for await (
+        const _token of context.getSequence().evaluate(model.tokenize("Once upon a time"), { temperature: 0 })
+      ) {
+        log.push("token")
+        setImmediate(() => log.push("work"))
+        if (++count >= n) break
+      }
+      await tick()
+      // what followed each token but the last
+      return log.join(" ").split("token ").slice(1, -1).map((s) => s.trim())
+    } finally {
+      await context.dispose()
+    }
+  }
+
+  it("a decode on every core starts after the work the main thread has queued; one with a core to spare, before it", async () => {
+    // 2 threads on 2 cores: the consumer's work first, then the decode
+    const all = await between(BatchSchedule.make({ maxWaitMs: 50, cores: 2 }), 2, 6)
+    expect(all).toEqual(Array(5).fill("work decode"))
+    // a lone sequence on 1 of 2 cores: the decode starts at once, the work runs beside it
+    const spare = await between(BatchSchedule.make({ maxWaitMs: 50, cores: 2, loneThreads: 1 }), 2, 6)
+    expect(spare).toEqual(Array(5).fill("decode work"))
+    // cores not told: at once, as node-llama-cpp would
+    const untold = await between(BatchSchedule.make({ maxWaitMs: 50 }), 2, 6)
+    expect(untold).toEqual(Array(5).fill("decode work"))
+  })
+
   it("without fewer threads, every step runs on the context's", async () => {
     const schedule = BatchSchedule.make({ maxWaitMs: 50 })
     const context = await model.createContext({ sequences: 1, contextSize: 256, threads: 2 })

@@ -157,7 +157,11 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           (model) => Effect.promise(() => model.dispose())
         )
         const contextSize = Math.min(config.contextSize, model.trainContextSize)
-        const batching = BatchSchedule.make({ maxWaitMs: BATCH_WAIT_MS, loneThreads: stepThreads.lone })
+        const batching = BatchSchedule.make({
+          maxWaitMs: BATCH_WAIT_MS,
+          loneThreads: stepThreads.lone,
+          cores: llama.cpuMathCores
+        })
         const context = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: () =>
