@@ -110,6 +110,21 @@ describe("ahead", () => {
       expect((error.cause as Error).message).toBe("boom")
     }))
 
+  it.scoped("an `observe` that throws fails the stream and returns the iterator", () =>
+    Effect.gen(function*() {
+      const { iterator, returned } = source(100)
+      const stream = yield* ahead(iterator, {
+        capacity: 4,
+        failure,
+        observe: (i) => {
+          if (i === 3) throw new Error("observer broke")
+        }
+      })
+      const error = yield* Effect.flip(Stream.runDrain(stream))
+      expect((error.cause as Error).message).toBe("observer broke")
+      expect(returned()).toBe(true)
+    }))
+
   it.scoped("a consumer waiting for an item is woken when it comes", () =>
     Effect.gen(function*() {
       const release = yield* Deferred.make<void>()

@@ -41,10 +41,13 @@ export const ahead = <A, E>(
     }
 
     const pump = async () => {
+      // whether the iterator ended by itself
+      let ended = false
       try {
         let next = iterator.next()
         for (;;) {
           const result = await next
+          if (result.done === true) ended = true
           if (result.done === true || stopped) break
           // the next item is asked for first, then this one handed over (unless that fills the buffer)
           const full = buffer.length + 1 >= options.capacity
@@ -64,10 +67,9 @@ export const ahead = <A, E>(
       } catch (cause) {
         end = { error: Option.some(options.failure(cause)) }
       }
-      // an iterator left early (the consumer went away) is returned; one that ended is done
-      if (stopped) {
-        await iterator.return?.().catch(() => undefined)
-      }
+      // an iterator left early (the consumer went away, or `observe` threw) is returned after the
+      // item in progress (one that threw is closed already: returning it does nothing)
+      if (!ended) await iterator.return?.().then(() => undefined, () => undefined)
       wakeConsumer()
     }
     const running = pump()
