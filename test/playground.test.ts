@@ -284,9 +284,10 @@ describe("chat", () => {
     )
     expect(await answerState(page)).toBe("streaming")
     expect((await health()).sequences.free).toBeLessThan((await health()).sequences.total)
-    await screenshot(page, "streaming")
+    // at once: the tiny model writes its 3000 tokens in a few seconds
     await page.click("#stop")
     await page.waitForFunction((s: string) => document.querySelector(s)?.dataset.state === "stopped", {}, lastAnswer)
+    await screenshot(page, "stopped")
     const shown = await page.$eval(`${lastAnswer} .body`, (el: any) => el.textContent as string)
 
     // the server let go of the sequence...
