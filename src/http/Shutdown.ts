@@ -28,6 +28,9 @@ export const deadlinePassed: Effect.Effect<never, ShuttingDown> = Effect.flatMap
 export const untilDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | ShuttingDown, R> =>
   Effect.raceFirst(effect, deadlinePassed)
 
+// the elements a cut stream holds for a slow consumer (the engine's own lead is on top)
+const UNTIL_CAPACITY = 16
+
 /**
  * `stream`, failing with `ShuttingDown` once `deadline` is set. A response's stream is written
  * outside the handler's context, so the handler reads `Deadline` and passes it here.
@@ -47,6 +50,3 @@ export const streamUntil = <A, E, R>(
     yield* Effect.forkScoped(Effect.zipRight(Deferred.await(deadline), mailbox.fail(new ShuttingDown())))
     return Mailbox.toStream(mailbox)
   }))
-
-// the elements a cut stream holds for a slow consumer (the engine's own lead is on top)
-const UNTIL_CAPACITY = 16

@@ -4,8 +4,9 @@ import { Chunk, Effect, Option, type Scope, Stream } from "effect"
  * An async iterator's items as a stream that runs ahead of its consumer, pulled by plain
  * JavaScript: the next item is asked for the moment the last one arrives, before it is handed
  * over, and a waiting consumer is woken on the next turn of the event loop, so the work that
- * makes the next item (a decode) has started before the consumer renders and writes the last. Up to `capacity` items wait for the consumer (its back-pressure), and a consumer that
- * pulls after several arrived gets them in one chunk. No fiber, queue or stream stage runs per
+ * makes the next item (a decode) has started before the consumer renders and writes the last.
+ * Up to `capacity` items wait for the consumer (its back-pressure), and a consumer that pulls
+ * after several arrived gets them in one chunk. No fiber, queue or stream stage runs per
  * item: on a small model the per-token work of the server is as long as the decode.
  *
  * Closing the scope stops asking and returns the iterator, after the item in progress, before

@@ -94,8 +94,6 @@ export const make = (options: {
   let stepThreads: number | undefined
   let lone: LoneThreads.LoneThreads | undefined
   let attached = false
-  // the context's threads, for a step that runs on them
-  let contextThreads: number | undefined
 
   const release = () => {
     if (timer !== undefined) clearTimeout(timer)
@@ -172,7 +170,6 @@ export const make = (options: {
       }
       // a lone sequence's threads are measured only where fewer than the context's are allowed
       const threads = (context as { readonly currentThreads?: unknown }).currentThreads
-      if (typeof threads === "number") contextThreads = threads
       const fewer = options.loneThreads
       if (fewer !== undefined && typeof threads === "number" && fewer < threads) {
         lone = LoneThreads.make({ candidates: [fewer, threads] })
@@ -199,8 +196,8 @@ export const make = (options: {
       if (cores !== undefined) {
         hook("decodeBatch", (decodeBatch) =>
           function(this: unknown) {
-            const threads = stepThreads ?? contextThreads ?? 0
-            if (threads < cores) return decodeBatch.call(this)
+            const used = stepThreads ?? (typeof threads === "number" ? threads : 0)
+            if (used < cores) return decodeBatch.call(this)
             // after the callbacks the event loop has queued, and the microtasks they run
             return new Promise((resolve) => setImmediate(resolve)).then(() => decodeBatch.call(this))
           })
