@@ -275,16 +275,17 @@ describe("chat", () => {
   it("Stop cancels the request: the server frees the sequence and stops generating", async () => {
     const { page, problems } = await open()
     await pickModel(page, "llama-2-tiny-random")
-    await setField(page, "#max-tokens", "3000")
+    // as long as the context allows: the tiny model writes it in a few seconds, less on a quiet machine
+    await setField(page, "#max-tokens", "4000")
     await send(page, "Go on and on")
     await page.waitForFunction(
-      (s: string) => (document.querySelector(`${s} .body`)?.textContent.length ?? 0) > 20,
+      (s: string) => (document.querySelector(`${s} .body`)?.textContent.length ?? 0) > 0,
       {},
       lastAnswer
     )
     expect(await answerState(page)).toBe("streaming")
     expect((await health()).sequences.free).toBeLessThan((await health()).sequences.total)
-    // at once: the tiny model writes its 3000 tokens in a few seconds
+    // at once, before the answer can end by itself
     await page.click("#stop")
     await page.waitForFunction((s: string) => document.querySelector(s)?.dataset.state === "stopped", {}, lastAnswer)
     await screenshot(page, "stopped")
@@ -302,7 +303,7 @@ describe("chat", () => {
     const before = await decodedTokens("llama-2-tiny-random")
     await new Promise((r) => setTimeout(r, 700))
     expect(await decodedTokens("llama-2-tiny-random")).toBe(before)
-    expect(before).toBeLessThan(3000)
+    expect(before).toBeLessThan(4000)
     expect(await page.$eval(`${lastAnswer} .stats`, (el: any) => el.textContent)).toMatch(/stopped/)
     expect(await page.$eval(`${lastAnswer} .body`, (el: any) => el.textContent)).toBe(shown)
     expect(await page.$eval("#send", (el: any) => el.disabled)).toBe(false)
