@@ -10,6 +10,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
+// the thread pool the server runs with (src/cli/ThreadPool.ts), before anything starts it
+process.env.UV_THREADPOOL_SIZE ??= "1"
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const job = JSON.parse(process.argv[2] ?? "{}")
 
@@ -64,7 +66,7 @@ const contextSize = Math.min(config.contextSize, model.trainContextSize)
 const lone = typeof lib.stepThreadsFor === "function" ? lib.stepThreadsFor(llama, config.threads).lone : undefined
 const schedule = BatchSchedule?.make({
   maxWaitMs: 10,
-  ...(lone !== undefined ? { loneThreads: lone } : {}),
+  ...(lone !== undefined ? { fewerThreads: lone } : {}),
   cores: llama.cpuMathCores
 })
 const context = await model.createContext({

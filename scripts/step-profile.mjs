@@ -3,11 +3,14 @@
 // time in llama_decode and in sampling (both on node-llama-cpp's worker threads).
 //   node scripts/step-profile.mjs MODEL THREADS K [TOKENS=64]
 //   SCHEDULE=1 ...   with Shimmy's BatchSchedule (dist/; npm run build): every step decodes all K
-//   LONE=N ...       and a decode of one token on N threads (LoneThreads chooses N or THREADS)
+//   LONE=N ...       and a step on N threads where it measures faster (StepThreads: N or THREADS, by step size)
 //   FA=0|1 ...       flash attention off / on (node-llama-cpp's default: off)
 //   SEQUENCES=N CONTEXT=N ...   the context's sequences (default K) and tokens per sequence (1024)
+//   UV_THREADPOOL_SIZE=N ...   libuv's pool (default 1, as the server: src/cli/ThreadPool.ts)
 //   LOCAL=1 ...      the last local build (npm run build:llama) instead of the prebuilt binary
 import { getLlama, LlamaLogLevel } from "node-llama-cpp"
+// set before the pool's first use, which comes after the imports
+process.env.UV_THREADPOOL_SIZE ??= "1"
 const [modelPath, threads, k, tokens] = [
   process.argv[2],
   Number(process.argv[3]),
@@ -28,7 +31,7 @@ const model = await llama.loadModel({ modelPath, gpuLayers: 0 })
 const schedule = env.SCHEDULE === "1"
   ? (await import("../dist/src/services/BatchSchedule.js")).make({
     maxWaitMs: 10,
-    ...(env.LONE ? { loneThreads: Number(env.LONE) } : {})
+    ...(env.LONE ? { fewerThreads: Number(env.LONE) } : {})
   })
   : undefined
 const context = await model.createContext({

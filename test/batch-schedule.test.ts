@@ -147,26 +147,38 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
     return threads
   }
 
-  it("a lone sequence decodes on fewer threads when given them, a batch on the context's", async () => {
-    const schedule = BatchSchedule.make({ maxWaitMs: 50, loneThreads: 1 })
+  it("each size of step measures fewer threads and the context's, apart from the others", async () => {
+    const schedule = BatchSchedule.make({ maxWaitMs: 50, fewerThreads: 1 })
     const context = await model.createContext({
       sequences: 2,
       contextSize: 256,
       threads: 2,
       batching: { dispatchSchedule: schedule.dispatch }
     })
+    const window = 16
+    const explored = [...Array(window).fill(1), ...Array(window).fill(2)]
     try {
       expect(schedule.attach(context)).toBe(true)
       const [a, b] = [context.getSequence(), context.getSequence()]
-      // one sequence alone: its first steps measure the fewer threads (its prompt is a batch)
-      expect(await generate(a, "Once upon a time", 8)).toEqual([2, 1, 1, 1, 1, 1, 1, 1])
-      expect(schedule.loneThreads()).toBe(1)
-      // two together: a step that carries both tokens runs on the context's 2 threads (b starts a
-      // step after a, so a's first and b's last step are lone)
+      // one sequence alone: its prompt is a step of its own size, then a window of lone steps on
+      // each count, fewer first; then the count that measured faster
+      const alone = await generate(a, "Once upon a time", 1 + 2 * window + 8)
+      expect(alone.slice(0, 1 + 2 * window)).toEqual([1, ...explored])
+      const kept = schedule.loneThreads()
+      expect([1, 2]).toContain(kept)
+      expect(alone.slice(1 + 2 * window)).toEqual(Array(8).fill(kept))
+      expect(schedule.batchThreads()).toBe(1)
+      // two together (b starts a step after a: a's first step is lone, and a asks for one token
+      // more, so that b's last step is not): the steps of both tokens are measured afresh, fewer
+      // first, whatever the lone ones chose
       await a.clearHistory()
-      const [first, second] = await Promise.all([generate(a, "The little dog", 8), generate(b, "One day, Lily", 8)])
-      expect(first!.slice(2)).toEqual([2, 2, 2, 2, 2, 2])
-      expect(second!.slice(0, 6)).toEqual([2, 2, 2, 2, 2, 2])
+      const [, second] = await Promise.all([
+        generate(a, "The little dog", 2 + 2 * window),
+        generate(b, "One day, Lily", 1 + 2 * window)
+      ])
+      expect(second!.slice(1, 1 + 2 * window)).toEqual(explored)
+      expect([1, 2]).toContain(schedule.batchThreads())
+      expect(schedule.loneThreads()).toBe(kept)
       const counts = schedule.counts()
       expect(counts.tokens).toBeGreaterThan(counts.decodes)
     } finally {
@@ -214,7 +226,7 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
     const all = await between(BatchSchedule.make({ maxWaitMs: 50, cores: 2 }), 2, 6)
     expect(all).toEqual(Array(5).fill("work decode"))
     // a lone sequence on 1 of 2 cores: the decode starts at once, the work runs beside it
-    const spare = await between(BatchSchedule.make({ maxWaitMs: 50, cores: 2, loneThreads: 1 }), 2, 6)
+    const spare = await between(BatchSchedule.make({ maxWaitMs: 50, cores: 2, fewerThreads: 1 }), 2, 6)
     expect(spare).toEqual(Array(5).fill("decode work"))
     // cores not told: at once, as node-llama-cpp would
     const untold = await between(BatchSchedule.make({ maxWaitMs: 50 }), 2, 6)
@@ -228,6 +240,7 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
       expect(schedule.attach(context)).toBe(true)
       expect(await generate(context.getSequence(), "Once upon a time", 8)).toEqual(Array(8).fill(2))
       expect(schedule.loneThreads()).toBeUndefined()
+      expect(schedule.batchThreads()).toBeUndefined()
     } finally {
       await context.dispose()
     }

@@ -39,9 +39,12 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
       `memory        ${formatBytes(os.totalmem())} total, ${formatBytes(os.freemem())} free`,
       `threads       ${backend.threads} per context${
         backend.loneThreads < backend.threads
-          ? `, a lone sequence ${backend.loneThreads} or ${backend.threads}, whichever measures faster`
+          ? `, a step ${backend.loneThreads} or ${backend.threads}, whichever measures faster for its size`
           : ""
       } (SHIMMY_THREADS=${config.threads}${usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"})`,
+      `thread pool   ${
+        process.env.UV_THREADPOOL_SIZE ?? "4"
+      } (UV_THREADPOOL_SIZE: libuv's threads, which run node-llama-cpp's decodes and samplings)`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
       `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${backend.openmp ? ", OpenMP" : ""})`,
       `backend       ${backend.backend} (${backend.reason})`,

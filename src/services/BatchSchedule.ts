@@ -1,5 +1,5 @@
 import type { LlamaContext } from "node-llama-cpp"
-import * as LoneThreads from "./LoneThreads.js"
+import * as StepThreads from "./StepThreads.js"
 
 /**
  * When a context decodes: every sequence that is generating, together.
@@ -23,9 +23,12 @@ import * as LoneThreads from "./LoneThreads.js"
  * phase: when the process was off the CPU for a while (a busy machine), the samplings that finished
  * meanwhile are let in first.
  *
- * A decode of one token (a sequence generating alone) runs on `loneThreads` or on the context's
- * threads, whichever measures faster (LoneThreads.ts): node-llama-cpp sets the context's threads
- * before every decode, and the schedule lowers them for such a step when fewer win.
+ * A step runs on `fewerThreads` or on the context's threads, whichever measures faster for a step
+ * of its size (StepThreads.ts; steps of more than MEASURED_SIZE tokens, prompts, are measured
+ * together, by the token): node-llama-cpp sets the context's threads before every decode, and the
+ * schedule lowers them for the step when fewer win. Measured on an AMD machine with 2 cores, the
+ * prebuilt binary's 2-thread steps were 2-7x slower than 1-thread ones at every size; on an Intel
+ * one, 2 threads won for batches and lost for a streamed lone sequence.
  *
  * A decode that runs on every core (`cores`) starts once the main thread has done what it has
  * queued (writing the last tokens to the clients): ggml's threads in node-llama-cpp's prebuilt
@@ -47,6 +50,8 @@ export interface BatchSchedule {
   readonly counts: () => BatchCounts
   /** the threads a lone sequence decodes with now; undefined: the context's */
   readonly loneThreads: () => number | undefined
+  /** the threads the last step of several tokens chose for its size now; undefined: the context's */
+  readonly batchThreads: () => number | undefined
   /**
    * The context's `batching.dispatchSchedule`: when a step is handed over, its decode starts at
    * once (a microtask later, after the step's last request), not on the next event-loop cycle. The
@@ -74,10 +79,15 @@ const idOf = (sequence: unknown): number | undefined => {
   return typeof id === "number" ? id : undefined
 }
 
+// steps of up to this many tokens are measured by their size (the steps of generating sequences);
+// larger ones (prompts) are measured together, under PROMPT
+const MEASURED_SIZE = 16
+const PROMPT = 0
+
 export const make = (options: {
   readonly maxWaitMs: number
-  /** fewer threads than the context's that a decode of one token may run on (measured, see above) */
-  readonly loneThreads?: number
+  /** fewer threads than the context's that a step may run on (measured, see above) */
+  readonly fewerThreads?: number
   /** the cores llama.cpp computes on: a decode on as many threads waits for the main thread's queued work */
   readonly cores?: number
 }): BatchSchedule => {
@@ -92,7 +102,13 @@ export const make = (options: {
   let tokens = 0
   // the threads of the decode being built: node-llama-cpp sizes it (initBatch) before it sets threads
   let stepThreads: number | undefined
-  let lone: LoneThreads.LoneThreads | undefined
+  // a chooser for each size of step up to MEASURED_SIZE, and PROMPT for the larger ones; none
+  // without fewer threads to choose from
+  let fewer: ((size: number) => StepThreads.StepThreads) | undefined
+  const choosers = new Map<number, StepThreads.StepThreads>()
+  // the step decoding last: its period ends when the next one starts
+  let last: { readonly chooser: StepThreads.StepThreads; readonly at: number; readonly size: number } | undefined
+  let lastBatch: StepThreads.StepThreads | undefined
   let attached = false
 
   const release = () => {
@@ -168,25 +184,36 @@ export const make = (options: {
           // left as it is: counts stay at zero, threads at the context's; the schedule still works
         }
       }
-      // a lone sequence's threads are measured only where fewer than the context's are allowed
+      // the threads are measured only where fewer than the context's are allowed
       const threads = (context as { readonly currentThreads?: unknown }).currentThreads
-      const fewer = options.loneThreads
-      if (fewer !== undefined && typeof threads === "number" && fewer < threads) {
-        lone = LoneThreads.make({ candidates: [fewer, threads] })
+      const allowed = options.fewerThreads
+      if (allowed !== undefined && typeof threads === "number" && allowed < threads) {
+        fewer = (size) => {
+          const key = size > MEASURED_SIZE ? PROMPT : size
+          let chooser = choosers.get(key)
+          if (chooser === undefined) {
+            chooser = StepThreads.make({ candidates: [allowed, threads] })
+            choosers.set(key, chooser)
+          }
+          return chooser
+        }
       }
       hook("initBatch", (initBatch) =>
         function(this: unknown, size: number) {
           decodes++
           tokens += size
-          if (size === 1) {
-            stepThreads = lone?.step(performance.now())
-          } else {
-            lone?.broken()
-            stepThreads = undefined
+          if (fewer !== undefined) {
+            const now = performance.now()
+            // a prompt's period counts by the token: prompts of any length are measured together
+            if (last !== undefined) last.chooser.settle((now - last.at) / (last.size > MEASURED_SIZE ? last.size : 1))
+            const chooser = fewer(size)
+            stepThreads = chooser.pick()
+            last = { chooser, at: now, size }
+            if (size > 1) lastBatch = chooser
           }
           return initBatch.call(this, size)
         })
-      if (lone !== undefined) {
+      if (fewer !== undefined) {
         hook("setThreads", (setThreads) =>
           function(this: unknown, threads: number) {
             return setThreads.call(this, stepThreads !== undefined && stepThreads < threads ? stepThreads : threads)
@@ -212,6 +239,7 @@ export const make = (options: {
       check()
     },
     counts: () => ({ decodes, tokens }),
-    loneThreads: () => lone?.current()
+    loneThreads: () => choosers.get(1)?.current(),
+    batchThreads: () => lastBatch?.current()
   }
 }

@@ -32,7 +32,7 @@ export interface SchedulerStats {
   /** decodes its context ran, and the tokens they carried (tokens / decodes: how well steps batch) */
   readonly decodes: number
   readonly decodedTokens: number
-  /** the threads a decode of one token runs on now (measured, see LoneThreads.ts), and of several */
+  /** the threads a decode of one token runs on now, and the last step of several (each measured, see StepThreads.ts) */
   readonly loneThreads: number
   readonly threads: number
 }
@@ -159,7 +159,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         const contextSize = Math.min(config.contextSize, model.trainContextSize)
         const batching = BatchSchedule.make({
           maxWaitMs: BATCH_WAIT_MS,
-          loneThreads: stepThreads.lone,
+          fewerThreads: stepThreads.lone,
           cores: llama.cpuMathCores
         })
         const context = yield* Effect.acquireRelease(
@@ -192,7 +192,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
           decodes: batching.counts().decodes,
           decodedTokens: batching.counts().tokens,
           loneThreads: batching.loneThreads() ?? threads,
-          threads
+          threads: batching.batchThreads() ?? threads
         }))
         // a sequence given back decodes no more: the schedule stops waiting for it
         const sequence = Effect.tap(pool.take, (taken) =>

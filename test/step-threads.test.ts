@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest"
-import * as LoneThreads from "../src/services/LoneThreads.js"
+import * as StepThreads from "../src/services/StepThreads.js"
 
 /** Drives the chooser with lone steps whose periods the test sets: `cost[threads]` ms a step. */
-const drive = (lone: LoneThreads.LoneThreads, steps: number, cost: Record<number, number>, start = 0) => {
+const drive = (lone: StepThreads.StepThreads, steps: number, cost: Record<number, number>, start = 0) => {
   let now = start
   const used: Array<number> = []
   for (let i = 0; i < steps; i++) {
@@ -13,22 +13,22 @@ const drive = (lone: LoneThreads.LoneThreads, steps: number, cost: Record<number
   return { used, now }
 }
 
-describe("LoneThreads", () => {
+describe("StepThreads", () => {
   it("tries both counts, then keeps the one whose steps are shorter", () => {
-    const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
+    const lone = StepThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
     const { used } = drive(lone, 40, { 1: 10, 2: 4 })
     // 4 steps of each (a step's period is counted when the next starts)
     expect(used.slice(0, 8)).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
     expect(used.slice(8)).toEqual(Array(32).fill(2))
     expect(lone.current()).toBe(2)
 
-    const other = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
+    const other = StepThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
     expect(drive(other, 40, { 1: 3, 2: 9 }).used.slice(8)).toEqual(Array(32).fill(1))
     expect(other.current()).toBe(1)
   })
 
   it("measures again every exploreEvery steps, and follows a load that changed", () => {
-    const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 50 })
+    const lone = StepThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 50 })
     const first = drive(lone, 30, { 1: 10, 2: 4 })
     expect(lone.current()).toBe(2)
     // the load changes (a streaming client: more threads now stall): fewer win from the next measure on
@@ -43,7 +43,7 @@ describe("LoneThreads", () => {
   })
 
   it("a kept count that gets half as slow again is measured again at once, not after exploreEvery", () => {
-    const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
+    const lone = StepThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 1000 })
     const first = drive(lone, 20, { 1: 10, 2: 2 })
     expect(lone.current()).toBe(2)
     // 2 threads now take 10 ms a step, 1 thread 4: two slow steps lift 2's window past 1.5x its
@@ -55,7 +55,7 @@ describe("LoneThreads", () => {
   })
 
   it("does not count a period across a batched step or one longer than maxPeriodMs", () => {
-    const lone = LoneThreads.make({ candidates: [1, 2], window: 2, exploreEvery: 1000, maxPeriodMs: 100 })
+    const lone = StepThreads.make({ candidates: [1, 2], window: 2, exploreEvery: 1000, maxPeriodMs: 100 })
     let now = 0
     // the 1-thread steps are fast, but each is followed by a batched step or a long wait: none counts
     for (let i = 0; i < 6; i++) {
@@ -75,7 +75,7 @@ describe("LoneThreads", () => {
   })
 
   it("the mean of a window without its longest period: one pause does not decide, frequent stalls do", () => {
-    const steps = (lone: LoneThreads.LoneThreads, periods: ReadonlyArray<number>, start: number) => {
+    const steps = (lone: StepThreads.StepThreads, periods: ReadonlyArray<number>, start: number) => {
       let now = start
       for (const period of periods) {
         lone.step(now)
@@ -84,23 +84,41 @@ describe("LoneThreads", () => {
       return now
     }
     // 1 thread: 6 ms a step, but one step waits 90 ms (a client paused); 2 threads: 8 ms a step
-    const paused = LoneThreads.make({ candidates: [1, 2], window: 5, exploreEvery: 1000 })
+    const paused = StepThreads.make({ candidates: [1, 2], window: 5, exploreEvery: 1000 })
     steps(paused, [6, 6, 90, 6, 6, 8, 8, 8, 8, 8, 8], 0)
     expect(paused.current()).toBe(1)
     // 2 threads: mostly 2 ms, but stalled 40 ms every third step (its median would win, its mean loses)
-    const stalled = LoneThreads.make({ candidates: [1, 2], window: 6, exploreEvery: 1000 })
+    const stalled = StepThreads.make({ candidates: [1, 2], window: 6, exploreEvery: 1000 })
     steps(stalled, [6, 6, 6, 6, 6, 6, 2, 40, 2, 2, 40, 2, 2], 0)
     expect(stalled.current()).toBe(1)
   })
 
   it("a count that lost by far is tried again later than one that lost narrowly", () => {
     const explored = (cost: Record<number, number>) => {
-      const lone = LoneThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 20 })
+      const lone = StepThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 20 })
       const { used } = drive(lone, 400, cost)
       // steps on the losing count after the first measure
       return used.slice(8).filter((t) => t === 2).length
     }
     // 2 threads 1.2x slower: measured again every ~24 steps; 10x slower: every ~200
     expect(explored({ 1: 5, 2: 6 })).toBeGreaterThan(4 * explored({ 1: 5, 2: 50 }))
+  })
+
+  it("pick and settle: a step's period is what its settle says, and a pick left unsettled counts for nothing", () => {
+    const chooser = StepThreads.make({ candidates: [1, 2], window: 2, exploreEvery: 1000 })
+    const used: Array<number> = []
+    // 1 thread: two steps of 9 ms and one left unsettled (the next step was of another kind and
+    // its period too long to count); 2 threads: two of 3 ms
+    for (const period of [9, undefined, 9, 3, 3]) {
+      used.push(chooser.pick())
+      if (period !== undefined) chooser.settle(period)
+    }
+    expect(used).toEqual([1, 1, 1, 2, 2])
+    expect(chooser.pick()).toBe(2)
+    // a period beyond maxPeriodMs is not counted either
+    const waited = StepThreads.make({ candidates: [1, 2], window: 1, exploreEvery: 1000, maxPeriodMs: 100 })
+    waited.pick()
+    waited.settle(5_000)
+    expect(waited.pick()).toBe(1)
   })
 })
