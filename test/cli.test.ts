@@ -114,6 +114,9 @@ describe("shimmy CLI", () => {
     if (backend?.[1] === "cpu") expect(backend[2]).toContain("no usable CUDA, Vulkan or Metal device")
     else expect(backend?.[1]).toMatch(/^(cuda|vulkan|metal)$/)
     expect(stdout).toContain(`${SHARED_MODELS} (5 models)`)
+    // libuv's pool has one thread (src/cli/ThreadPool.ts) unless UV_THREADPOOL_SIZE says otherwise
+    expect(stdout).toMatch(/^thread pool\s+1 \(UV_THREADPOOL_SIZE/m)
+    expect(shimmy(["diag"], { UV_THREADPOOL_SIZE: "3" }).stdout).toMatch(/^thread pool\s+3 \(/m)
   })
 
   it("has -V, --version and -h", () => {
