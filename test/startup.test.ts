@@ -48,9 +48,9 @@ afterEach(() => {
 })
 afterAll(() => fs.rmSync(hooks, { recursive: true, force: true }))
 
-const serve = (flag: string) => {
+const serve = (flag: string | undefined, extra: Record<string, string> = {}) => {
   const child = spawn(process.execPath, [
-    flag,
+    ...(flag === undefined ? [] : [flag]),
     bin,
     "serve",
     "--bind",
@@ -59,7 +59,7 @@ const serve = (flag: string) => {
     sharedModel("stories260K.gguf")
   ], {
     cwd,
-    env,
+    env: { ...env, ...extra },
     stdio: ["ignore", "pipe", "pipe"]
   })
   children.push(child)
@@ -121,6 +121,22 @@ describe("shimmy start-up", () => {
     expect(await server.exited).toBe(1)
     expect(server.output()).toMatch(/^error: .*cannot load node-llama-cpp: .*node-llama-cpp was loaded/m)
   })
+
+  // libuv creates its pool's threads together, on first use (here: reading the ES modules)
+  it.runIf(process.platform === "linux")(
+    "runs with libuv's pool of one thread unless UV_THREADPOOL_SIZE says otherwise",
+    async () => {
+      const threads = async (extra: Record<string, string>) => {
+        const server = serve(undefined, extra)
+        const response = await generate(await server.url)
+        expect(response.status).toBe(200)
+        return fs.readdirSync(`/proc/${children.at(-1)!.pid}/task`).length
+      }
+      const one = await threads({})
+      const four = await threads({ UV_THREADPOOL_SIZE: "4" })
+      expect(four - one).toBe(3)
+    }
+  )
 
   it("lists models and prints the version without loading node-llama-cpp", () => {
     const run = (...args: ReadonlyArray<string>) =>

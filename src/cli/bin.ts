@@ -1,5 +1,3 @@
-// first: sizes libuv's thread pool before anything starts it
-import "./ThreadPool.js"
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Layer, Logger } from "effect"
