@@ -160,22 +160,25 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
     try {
       expect(schedule.attach(context)).toBe(true)
       const [a, b] = [context.getSequence(), context.getSequence()]
-      // one sequence alone: its prompt is a step of its own size, then a window of lone steps on
-      // each count, fewer first; then the count that measured faster
+      // one sequence alone: its prompt is measured with the other prompts, the context's threads
+      // first; then a window of lone steps on each count, fewer first, then the one that measured faster
       const alone = await generate(a, "Once upon a time", 1 + 2 * window + 8)
-      expect(alone.slice(0, 1 + 2 * window)).toEqual([1, ...explored])
+      expect(alone.slice(0, 1 + 2 * window)).toEqual([2, ...explored])
       const kept = schedule.loneThreads()
       expect([1, 2]).toContain(kept)
       expect(alone.slice(1 + 2 * window)).toEqual(Array(8).fill(kept))
-      expect(schedule.batchThreads()).toBe(1)
+      // no step of several sequences yet
+      expect(schedule.batchThreads()).toBeUndefined()
       // two together (b starts a step after a: a's first step is lone, and a asks for one token
       // more, so that b's last step is not): the steps of both tokens are measured afresh, fewer
       // first, whatever the lone ones chose
       await a.clearHistory()
-      const [, second] = await Promise.all([
+      const [first, second] = await Promise.all([
         generate(a, "The little dog", 2 + 2 * window),
         generate(b, "One day, Lily", 1 + 2 * window)
       ])
+      // the two prompts (b's in a step with a's token) are still in their window on the context's
+      expect([first![0], second![0]]).toEqual([2, 2])
       expect(second!.slice(1, 1 + 2 * window)).toEqual(explored)
       expect([1, 2]).toContain(schedule.batchThreads())
       expect(schedule.loneThreads()).toBe(kept)

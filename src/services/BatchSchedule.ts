@@ -24,9 +24,10 @@ import * as StepThreads from "./StepThreads.js"
  * meanwhile are let in first.
  *
  * A step runs on `fewerThreads` or on the context's threads, whichever measures faster for a step
- * of its size (StepThreads.ts; steps of more than MEASURED_SIZE tokens, prompts, are measured
- * together, by the token): node-llama-cpp sets the context's threads before every decode, and the
- * schedule lowers them for the step when fewer win. Measured on an AMD machine with 2 cores, the
+ * of its kind (StepThreads.ts): a step of generating sequences by its size (up to MEASURED_SIZE),
+ * a step that carries a prompt (more tokens than sequences) with the others that do, by the token.
+ * node-llama-cpp sets the context's threads before every decode, and the schedule lowers them for
+ * the step when fewer win. Measured on an AMD machine with 2 cores, the
  * prebuilt binary's 2-thread steps were 2-7x slower than 1-thread ones at every size; on an Intel
  * one, 2 threads won for batches and lost for a streamed lone sequence.
  *
@@ -79,8 +80,8 @@ const idOf = (sequence: unknown): number | undefined => {
   return typeof id === "number" ? id : undefined
 }
 
-// steps of up to this many tokens are measured by their size (the steps of generating sequences);
-// larger ones (prompts) are measured together, under PROMPT
+// steps of generating sequences are measured by their size, up to this many; steps that carry a
+// prompt, and larger ones, are measured together, under PROMPT
 const MEASURED_SIZE = 16
 const PROMPT = 0
 
@@ -102,12 +103,13 @@ export const make = (options: {
   let tokens = 0
   // the threads of the decode being built: node-llama-cpp sizes it (initBatch) before it sets threads
   let stepThreads: number | undefined
-  // a chooser for each size of step up to MEASURED_SIZE, and PROMPT for the larger ones; none
-  // without fewer threads to choose from
-  let fewer: ((size: number) => StepThreads.StepThreads) | undefined
+  // a chooser for each kind of step (its size, or PROMPT); none without fewer threads to choose from
+  let fewer: ((kind: number) => StepThreads.StepThreads) | undefined
+  // the requests of the last step handed over: a decode of more tokens carries a prompt
+  let stepRequests = 0
   const choosers = new Map<number, StepThreads.StepThreads>()
   // the step decoding last: its period ends when the next one starts
-  let last: { readonly chooser: StepThreads.StepThreads; readonly at: number; readonly size: number } | undefined
+  let last: { readonly chooser: StepThreads.StepThreads; readonly at: number; readonly per: number } | undefined
   let lastBatch: StepThreads.StepThreads | undefined
   let attached = false
 
@@ -119,6 +121,7 @@ export const make = (options: {
     // own KV stream, as node-llama-cpp creates them) into one pass over the weights for every run
     // of consecutive ids in it, so 4 sequences handed over as 2, 0, 3, 1 took 3 passes
     const step = [...held.entries()].sort(([a], [b]) => a - b)
+    stepRequests = step.length
     for (const id of held.keys()) expected.add(id)
     held.clear()
     // handed over in one go: the context decodes them in one batch
@@ -188,11 +191,12 @@ export const make = (options: {
       const threads = (context as { readonly currentThreads?: unknown }).currentThreads
       const allowed = options.fewerThreads
       if (allowed !== undefined && typeof threads === "number" && allowed < threads) {
-        fewer = (size) => {
-          const key = size > MEASURED_SIZE ? PROMPT : size
+        fewer = (key) => {
           let chooser = choosers.get(key)
           if (chooser === undefined) {
-            chooser = StepThreads.make({ candidates: [allowed, threads] })
+            // a prompt tries the context's threads first: more threads are what long prompts
+            // usually want, and its first requests' time to first token waits on it
+            chooser = StepThreads.make({ candidates: key === PROMPT ? [threads, allowed] : [allowed, threads] })
             choosers.set(key, chooser)
           }
           return chooser
@@ -205,11 +209,12 @@ export const make = (options: {
           if (fewer !== undefined) {
             const now = performance.now()
             // a prompt's period counts by the token: prompts of any length are measured together
-            if (last !== undefined) last.chooser.settle((now - last.at) / (last.size > MEASURED_SIZE ? last.size : 1))
-            const chooser = fewer(size)
+            if (last !== undefined) last.chooser.settle((now - last.at) / last.per)
+            const prompt = size > stepRequests || size > MEASURED_SIZE
+            const chooser = fewer(prompt ? PROMPT : size)
             stepThreads = chooser.pick()
-            last = { chooser, at: now, size }
-            if (size > 1) lastBatch = chooser
+            last = { chooser, at: now, per: prompt ? size : 1 }
+            if (size > 1 && !prompt) lastBatch = chooser
           }
           return initBatch.call(this, size)
         })
