@@ -6,20 +6,11 @@
 // from the same SHIMMY_* environment the server gets, so both sides run the same binary the same way.
 // Usage (normally spawned by bench.mjs): node scripts/bench-direct.mjs '{"model":PATH,"ks":[1,4],"rounds":{"1":5},"tokens":128}'
 // Prints one JSON line on stdout; {"info":true} only resolves and reports the runtime.
+import "./one-pool-thread.mjs"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
-// libuv's pool of one thread, as the server's (bin/shimmy.js): it is sized when first used, and
-// Node's module loader has used it before this line runs, so the script runs again with the size set
-if (process.env.UV_THREADPOOL_SIZE === undefined) {
-  const { spawnSync } = await import("node:child_process")
-  const again = spawnSync(process.execPath, process.argv.slice(1), {
-    stdio: "inherit",
-    env: { ...process.env, UV_THREADPOOL_SIZE: "1" }
-  })
-  process.exit(again.status ?? 1)
-}
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const job = JSON.parse(process.argv[2] ?? "{}")
 

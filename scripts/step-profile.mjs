@@ -8,17 +8,8 @@
 //   SEQUENCES=N CONTEXT=N ...   the context's sequences (default K) and tokens per sequence (1024)
 //   UV_THREADPOOL_SIZE=N ...   libuv's pool (default 1, as the server's: bin/shimmy.js)
 //   LOCAL=1 ...      the last local build (npm run build:llama) instead of the prebuilt binary
+import "./one-pool-thread.mjs"
 import { getLlama, LlamaLogLevel } from "node-llama-cpp"
-// libuv's pool of one thread, as the server's (bin/shimmy.js): it is sized when first used, and
-// Node's module loader has used it before this line runs, so the script runs again with the size set
-if (process.env.UV_THREADPOOL_SIZE === undefined) {
-  const { spawnSync } = await import("node:child_process")
-  const again = spawnSync(process.execPath, process.argv.slice(1), {
-    stdio: "inherit",
-    env: { ...process.env, UV_THREADPOOL_SIZE: "1" }
-  })
-  process.exit(again.status ?? 1)
-}
 const [modelPath, threads, k, tokens] = [
   process.argv[2],
   Number(process.argv[3]),
