@@ -27,9 +27,9 @@ import * as StepThreads from "./StepThreads.js"
  * of its kind (StepThreads.ts): a step of generating sequences by its size (up to MEASURED_SIZE),
  * a step that carries a prompt (more tokens than sequences) with the others that do, by the token.
  * node-llama-cpp sets the context's threads before every decode, and the schedule lowers them for
- * the step when fewer win. Measured on an AMD machine with 2 cores, the
- * prebuilt binary's 2-thread steps were 2-7x slower than 1-thread ones at every size; on an Intel
- * one, 2 threads won for batches and lost for a streamed lone sequence.
+ * the step when fewer win. Measured on an AMD machine with 2 cores, the prebuilt binary's 2-thread
+ * steps were 2-7x slower than 1-thread ones at every size; on an Intel one, 2 threads won for
+ * batches and lost for a streamed lone sequence.
  *
  * A decode that runs on every core (`cores`) starts once the main thread has done what it has
  * queued (writing the last tokens to the clients): ggml's threads in node-llama-cpp's prebuilt
