@@ -103,11 +103,22 @@ export const make = (options: {
   let tokens = 0
   // the threads of the decode being built: node-llama-cpp sizes it (initBatch) before it sets threads
   let stepThreads: number | undefined
-  // a chooser for each kind of step (its size, or PROMPT); none without fewer threads to choose from
-  let fewer: ((kind: number) => StepThreads.StepThreads) | undefined
+  // the two counts a step chooses from, fewer first; none without fewer threads than the context's
+  let choice: readonly [number, number] | undefined
   // the requests of the last step handed over: a decode of more tokens carries a prompt
   let stepRequests = 0
+  // a chooser for each kind of step: its size, or PROMPT
   const choosers = new Map<number, StepThreads.StepThreads>()
+  const chooserFor = (kind: number, [fewer, more]: readonly [number, number]) => {
+    let chooser = choosers.get(kind)
+    if (chooser === undefined) {
+      // a prompt tries the context's threads first: more threads are what long prompts usually
+      // want, and its first requests' time to first token waits on it
+      chooser = StepThreads.make({ candidates: kind === PROMPT ? [more, fewer] : [fewer, more] })
+      choosers.set(kind, chooser)
+    }
+    return chooser
+  }
   // the step decoding last: its period ends when the next one starts
   let last: { readonly chooser: StepThreads.StepThreads; readonly at: number; readonly per: number } | undefined
   let lastBatch: StepThreads.StepThreads | undefined
@@ -189,36 +200,25 @@ export const make = (options: {
       }
       // the threads are measured only where fewer than the context's are allowed
       const threads = (context as { readonly currentThreads?: unknown }).currentThreads
-      const allowed = options.fewerThreads
-      if (allowed !== undefined && typeof threads === "number" && allowed < threads) {
-        fewer = (key) => {
-          let chooser = choosers.get(key)
-          if (chooser === undefined) {
-            // a prompt tries the context's threads first: more threads are what long prompts
-            // usually want, and its first requests' time to first token waits on it
-            chooser = StepThreads.make({ candidates: key === PROMPT ? [threads, allowed] : [allowed, threads] })
-            choosers.set(key, chooser)
-          }
-          return chooser
-        }
-      }
+      const fewer = options.fewerThreads
+      if (fewer !== undefined && typeof threads === "number" && fewer < threads) choice = [fewer, threads]
       hook("initBatch", (initBatch) =>
         function(this: unknown, size: number) {
           decodes++
           tokens += size
-          if (fewer !== undefined) {
+          if (choice !== undefined) {
             const now = performance.now()
             // a prompt's period counts by the token: prompts of any length are measured together
             if (last !== undefined) last.chooser.settle((now - last.at) / last.per)
             const prompt = size > stepRequests || size > MEASURED_SIZE
-            const chooser = fewer(prompt ? PROMPT : size)
+            const chooser = chooserFor(prompt ? PROMPT : size, choice)
             stepThreads = chooser.pick()
             last = { chooser, at: now, per: prompt ? size : 1 }
             if (size > 1 && !prompt) lastBatch = chooser
           }
           return initBatch.call(this, size)
         })
-      if (fewer !== undefined) {
+      if (choice !== undefined) {
         hook("setThreads", (setThreads) =>
           function(this: unknown, threads: number) {
             return setThreads.call(this, stepThreads !== undefined && stepThreads < threads ? stepThreads : threads)

@@ -27,10 +27,6 @@ export interface StepThreads {
   readonly pick: () => number
   /** the step last picked for took `period` ms */
   readonly settle: (period: number) => void
-  /** a step starts now (steps back to back, `settle` and `pick` in one): the threads it runs on */
-  readonly step: (now: number) => number
-  /** the period since the last step is not one of its steps (another kind ran in between) */
-  readonly broken: () => void
   /** the threads steps run on now */
   readonly current: () => number
 }
@@ -56,8 +52,6 @@ export const make = (options: StepThreadsOptions): StepThreads => {
   const periods: [Array<number>, Array<number>] = [[], []]
   // the arm of the last step picked, until its period is settled
   let pending: 0 | 1 | undefined
-  // when the last step of `step` started
-  let startedAt: number | undefined
   let best: 0 | 1 = 0
   // the kept count's score when it was chosen
   let chosen = 0
@@ -110,15 +104,6 @@ export const make = (options: StepThreadsOptions): StepThreads => {
   return {
     pick,
     settle,
-    step: (now) => {
-      if (startedAt !== undefined) settle(now - startedAt)
-      startedAt = now
-      return pick()
-    },
-    broken: () => {
-      pending = undefined
-      startedAt = undefined
-    },
     current: () => options.candidates[exploring ?? best]
   }
 }
