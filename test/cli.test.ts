@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { findLocalBuild } from "../src/services/LlamaRuntime.js"
 import { hermetic } from "./support/env.js"
 import { SHARED_MODELS, sharedModel } from "./support/models.js"
 
@@ -117,6 +118,28 @@ describe("shimmy CLI", () => {
     // libuv's pool has one thread (src/cli/ThreadPool.ts) unless UV_THREADPOOL_SIZE says otherwise
     expect(stdout).toMatch(/^thread pool\s+1 \(UV_THREADPOOL_SIZE/m)
     expect(shimmy(["diag"], { UV_THREADPOOL_SIZE: "3" }).stdout).toMatch(/^thread pool\s+3 \(/m)
+  })
+
+  it("runs the llama.cpp build SHIMMY_BUILD chooses", async () => {
+    const prebuilt = shimmy(["diag"], { SHIMMY_BUILD: "prebuilt" })
+    expect(prebuilt.code).toBe(0)
+    expect(prebuilt.stdout).toMatch(/^llama\.cpp\s+\S+ \(prebuilt build; SHIMMY_BUILD=prebuilt\)$/m)
+    expect(prebuilt.stdout).toMatch(/^threads\s+.*prebuilt without OpenMP\)$/m)
+    // `local` needs `npm run build:llama` (scripts/setup.sh runs it): the OpenMP build, or a refusal that says so
+    const local = shimmy(["diag"], { SHIMMY_BUILD: "local" })
+    if (await findLocalBuild()) {
+      expect(local.code).toBe(0)
+      expect(local.stdout).toMatch(/^llama\.cpp\s+\S+ \(local build, OpenMP; SHIMMY_BUILD=local\)$/m)
+      // the default takes it on a machine without a GPU
+      const auto = shimmy(["diag"])
+      if (/^backend\s+cpu /m.test(auto.stdout)) expect(auto.stdout).toMatch(/\(local build, OpenMP; auto: /m)
+    } else {
+      expect(local.code).not.toBe(0)
+      expect(local.stdout + local.stderr).toContain("SHIMMY_BUILD=local, but there is no local build")
+    }
+    const bad = shimmy(["diag"], { SHIMMY_BUILD: "fast" })
+    expect(bad.code).not.toBe(0)
+    expect(bad.stdout + bad.stderr).toContain("SHIMMY_BUILD")
   })
 
   it("has -V, --version and -h", () => {

@@ -3,7 +3,7 @@ import { Console, Effect } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { formatBytes } from "../Format.js"
-import { backendOf, LlamaRuntime, loadNodeLlamaCpp, usesOpenMp } from "../services/LlamaRuntime.js"
+import { backendOf, LlamaRuntime, loadNodeLlamaCpp, resolveBuild, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { VERSION } from "../Version.js"
@@ -27,8 +27,9 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
     const registry = yield* ModelRegistry
     const llama = yield* Effect.flatMap(LlamaRuntime, (runtime) => runtime.llama)
     const cpus = os.cpus()
-    const { getLlamaGpuTypes } = yield* loadNodeLlamaCpp
-    const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
+    const module = yield* loadNodeLlamaCpp
+    const gpus = yield* Effect.promise(() => module.getLlamaGpuTypes("supported"))
+    const build = yield* Effect.promise(() => resolveBuild(config, module))
     const backend = backendOf(llama, config.gpu, config.threads)
     const lines = [
       `shimmy        ${VERSION}`,
@@ -46,7 +47,9 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
         process.env.UV_THREADPOOL_SIZE ?? "4"
       } (UV_THREADPOOL_SIZE: libuv's threads, which run node-llama-cpp's decodes and samplings)`,
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
-      `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${backend.openmp ? ", OpenMP" : ""})`,
+      `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${
+        backend.openmp ? ", OpenMP" : ""
+      }; ${build.reason})`,
       `backend       ${backend.backend} (${backend.reason})`,
       `gpu support   ${gpus.filter((g) => g !== false).join(", ") || "none"} (SHIMMY_GPU=${config.gpu})`,
       "model directories:"

@@ -1,6 +1,9 @@
 import { Context, Deferred, Effect, Layer, Option } from "effect"
 import type * as NodeLlamaCpp from "node-llama-cpp"
 import type { Llama } from "node-llama-cpp"
+import * as fs from "node:fs/promises"
+import { createRequire } from "node:module"
+import * as path from "node:path"
 import { RuntimeUnavailable } from "../domain/Errors.js"
 import { ShimmyConfig } from "./ShimmyConfig.js"
 
@@ -37,9 +40,10 @@ export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.sys
  * client) stalls the whole decode: a lone streamed sequence on bench-25m fell from 240 to ~90 tok/s
  * with 2 threads, while 4 sequences together gained 1.5x (bench-110m) because the decode is then
  * long against the writing. So `auto` takes every core for a batch but leaves one to Node on
- * bigger machines, and half the cores for a lone sequence. A binary built with OpenMP keeps its
- * threads and lets a waiting one sleep: one core is left to Node either way. An explicit
- * SHIMMY_THREADS is used for every step. Oversubscribing is ruinous (3 or 4 threads on 2 cores:
+ * bigger machines, and half the cores for a lone sequence; each kind of step then keeps whichever
+ * of the two measures faster (BatchSchedule, StepThreads). The same holds for a local OpenMP build
+ * (measured on an AMD machine with 2 cores: its 2-thread steps beat 1-thread ones at every size,
+ * where the prebuilt binary's lost). An explicit SHIMMY_THREADS is used for every step. Oversubscribing is ruinous (3 or 4 threads on 2 cores:
  * ~1 tok/s), so neither ever exceeds the cores.
  */
 export interface Threads {
@@ -50,15 +54,105 @@ export interface Threads {
 export const stepThreadsFor = (llama: Llama, setting: number | "auto"): Threads => {
   if (setting !== "auto") return { batch: setting, lone: setting }
   const cores = Math.max(1, llama.cpuMathCores)
-  if (usesOpenMp(llama)) {
-    const threads = Math.max(1, cores - 1)
-    return { batch: threads, lone: threads }
-  }
   return { batch: cores <= 2 ? cores : cores - 1, lone: Math.max(1, Math.floor(cores / 2)) }
 }
 
 /** The threads a context is created with: the most a step of it uses. */
 export const threadsFor = (llama: Llama, setting: number | "auto"): number => stepThreadsFor(llama, setting).batch
+
+/**
+ * Which llama.cpp binary runs on the CPU (SHIMMY_BUILD): node-llama-cpp's prebuilt one, or the one
+ * `npm run build:llama` built on this machine with OpenMP. The prebuilt binary has no thread pool:
+ * every decode on 2 threads starts a thread, and on a 2-core VM about 1 in 12 of them (in a server;
+ * 1 in 100 in a bare loop) was placed on the core of the thread that started it and waited there
+ * for the scheduler's tick while the other spun at ggml's barrier: a 2 ms decode took 15-40 ms, and
+ * a second thread lost to one. OpenMP keeps its threads where they are: no such tail (BENCHMARKS.md,
+ * sixth run). `auto` takes the local build when there is one, unless node-llama-cpp finds a GPU
+ * (the local build is CPU-only); `local` insists on it.
+ */
+export type BuildChoice =
+  | { readonly _tag: "Prebuilt"; readonly reason: string }
+  | { readonly _tag: "Local"; readonly reason: string }
+  | { readonly _tag: "Refused"; readonly reason: string }
+
+export const chooseBuild = (options: {
+  readonly setting: "auto" | "prebuilt" | "local"
+  readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
+  /** the local build's folder, if `npm run build:llama` made one */
+  readonly localBuild: string | undefined
+  /** whether node-llama-cpp's detection finds a GPU it has a binary for (asked only for gpu `auto`) */
+  readonly gpuFound: () => Promise<boolean>
+}): Promise<BuildChoice> => {
+  const { gpu, localBuild, setting } = options
+  if (setting === "prebuilt") return Promise.resolve({ _tag: "Prebuilt", reason: "SHIMMY_BUILD=prebuilt" })
+  if (localBuild === undefined) {
+    return Promise.resolve(
+      setting === "local"
+        ? { _tag: "Refused", reason: "SHIMMY_BUILD=local, but there is no local build: run `npm run build:llama`" }
+        : { _tag: "Prebuilt", reason: "auto: no local build (npm run build:llama)" }
+    )
+  }
+  if (gpu !== "auto" && gpu !== "off") {
+    return Promise.resolve(
+      setting === "local"
+        ? { _tag: "Refused", reason: `SHIMMY_BUILD=local is CPU-only, and SHIMMY_GPU=${gpu} asks for a GPU` }
+        : { _tag: "Prebuilt", reason: `auto: SHIMMY_GPU=${gpu} needs a prebuilt GPU binary` }
+    )
+  }
+  if (setting === "local" || gpu === "off") {
+    return Promise.resolve({
+      _tag: "Local",
+      reason: setting === "local" ? "SHIMMY_BUILD=local" : "auto: the local build (SHIMMY_GPU=off)"
+    })
+  }
+  return options.gpuFound().then((found): BuildChoice =>
+    found
+      ? { _tag: "Prebuilt", reason: "auto: node-llama-cpp found a GPU; the local build is CPU-only" }
+      : { _tag: "Local", reason: "auto: the local build (no GPU found)" }
+  )
+}
+
+/**
+ * The folder of the build `npm run build:llama` made (node-llama-cpp's `lastBuild.json` under its
+ * package's `llama/`, naming a folder of `localBuilds/` with the addon in it, and the sources it
+ * was built from beside it); undefined if none.
+ */
+export const findLocalBuild = async (llamaDirectory?: string): Promise<string | undefined> => {
+  try {
+    const llamaDir = llamaDirectory ??
+      path.resolve(path.dirname(createRequire(import.meta.url).resolve("node-llama-cpp")), "..", "llama")
+    const info: unknown = JSON.parse(await fs.readFile(path.join(llamaDir, "lastBuild.json"), "utf8"))
+    const folder = (info as { readonly folderName?: unknown } | null)?.folderName
+    if (typeof folder !== "string" || folder === "" || folder.includes("/") || folder.includes("..")) return undefined
+    const dir = path.join(llamaDir, "localBuilds", folder)
+    await fs.access(path.join(dir, "Release", "llama-addon.node"))
+    // node-llama-cpp reads a local build's grammars (JSON mode, tools) from the sources it was built
+    // from, and only where they are a clone it made (`source download`)
+    await Promise.all(
+      [["llama.cpp", ".git"], ["llama.cpp", "grammars"], ["llama.cpp.info.json"]].map((parts) =>
+        fs.access(path.join(llamaDir, ...parts))
+      )
+    )
+    return dir
+  } catch {
+    return undefined
+  }
+}
+
+/** `chooseBuild` for these settings on this machine. */
+export const resolveBuild = (
+  config: { readonly build: "auto" | "prebuilt" | "local"; readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off" },
+  module: Pick<typeof NodeLlamaCpp, "getLlamaGpuTypes">
+): Promise<BuildChoice> =>
+  findLocalBuild().then((localBuild) =>
+    chooseBuild({
+      setting: config.build,
+      gpu: config.gpu,
+      localBuild,
+      gpuFound: () =>
+        module.getLlamaGpuTypes("supported").then((types) => types.some((type) => type !== false), () => false)
+    })
+  )
 
 /** What the binding runs on, and why: for `shimmy diag` and `/api/health`. */
 export interface Backend {
@@ -164,26 +258,39 @@ export interface LlamaRuntimeShape {
  * the next one.
  */
 export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntime, LlamaRuntimeShape>() {
-  /** Uses the prebuilt binaries node-llama-cpp ships; never downloads or compiles anything. */
+  /** Uses the build SHIMMY_BUILD chooses (`chooseBuild`); never downloads or compiles anything. */
   static readonly make = Effect.gen(function*() {
     const config = yield* ShimmyConfig
     const scope = yield* Effect.scope
     const result = yield* Deferred.make<Llama, RuntimeUnavailable>()
     const load = Effect.gen(function*() {
-      const { getLlama, LlamaLogLevel } = yield* loadNodeLlamaCpp
-      return yield* Effect.tryPromise({
+      const module = yield* loadNodeLlamaCpp
+      const { getLlama, LlamaLogLevel } = module
+      const choice = yield* Effect.promise(() => resolveBuild(config, module))
+      if (choice._tag === "Refused") return yield* new RuntimeUnavailable({ reason: choice.reason })
+      const common = {
+        progressLogs: false,
+        logLevel: LlamaLogLevel.error,
+        logger: (_level: unknown, message: string) => process.stderr.write(`[llama.cpp] ${message}\n`)
+      } as const
+      const llama = yield* Effect.tryPromise({
         try: () =>
-          getLlama({
-            gpu: config.gpu === "off" ? false : config.gpu,
-            build: "never",
-            usePrebuiltBinaries: true,
-            skipDownload: true,
-            progressLogs: false,
-            logLevel: LlamaLogLevel.error,
-            logger: (_level, message) => process.stderr.write(`[llama.cpp] ${message}\n`)
-          }),
+          choice._tag === "Local"
+            // node-llama-cpp falls back to its prebuilt binaries if the local build fails to load
+            ? getLlama("lastBuild", { ...common, usePrebuiltBinaries: true, skipDownload: true })
+            : getLlama({
+              ...common,
+              gpu: config.gpu === "off" ? false : config.gpu,
+              build: "never",
+              usePrebuiltBinaries: true,
+              skipDownload: true
+            }),
         catch: (cause) => new RuntimeUnavailable({ reason: describe(cause) })
       })
+      yield* Effect.logDebug(
+        `llama.cpp: the ${llama.buildType === "localBuild" ? "local" : "prebuilt"} build (${choice.reason})`
+      )
+      return llama
     }).pipe(Effect.withSpan("LlamaRuntime.load"))
     // this scope closes after everything that used the binding (the engine, embeddings)
     yield* Effect.addFinalizer(() =>

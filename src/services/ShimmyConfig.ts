@@ -42,6 +42,7 @@ export const settings = {
     Config.withDefault(0)
   ),
   gpu: Config.literal("auto", "cuda", "vulkan", "metal", "off")("SHIMMY_GPU").pipe(Config.withDefault("auto" as const)),
+  build: Config.literal("auto", "prebuilt", "local")("SHIMMY_BUILD").pipe(Config.withDefault("auto" as const)),
   // SHIMMY_KEEP_ALIVE in Ollama's words ("5m", "-1"), else SHIMMY_MODEL_IDLE_TIMEOUT ("5 minutes");
   // a value that is set but wrong is an error, never passed over
   modelIdleTimeout: Config.all([
@@ -122,6 +123,11 @@ export interface ShimmyConfigShape {
   readonly maxLoadedModels: number
   /** `auto`: node-llama-cpp's detection among its prebuilt binaries (CUDA, Vulkan, Metal), else the CPU */
   readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
+  /**
+   * the llama.cpp binary on the CPU: `local`, the one `npm run build:llama` made (OpenMP);
+   * `prebuilt`, node-llama-cpp's; `auto`, the local one when there is one and no GPU to use
+   */
+  readonly build: "auto" | "prebuilt" | "local"
   /**
    * a model unused this long is unloaded; infinite keeps it. The default keep-alive: a request's
    * own (Ollama's `keep_alive`) replaces it for its model

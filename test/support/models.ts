@@ -20,6 +20,7 @@ export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}): ShimmyCo
   maxQueue: 8,
   maxLoadedModels: 0,
   gpu: "off",
+  build: "prebuilt",
   modelIdleTimeout: Duration.infinity,
   huggingFaceCache: "/nonexistent/hf",
   ollamaModels: "/nonexistent/ollama",
