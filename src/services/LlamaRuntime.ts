@@ -63,7 +63,7 @@ export const threadsFor = (llama: Llama, setting: number | "auto"): number => st
 /**
  * Which llama.cpp binary runs on the CPU (SHIMMY_BUILD): node-llama-cpp's prebuilt one, or the one
  * `npm run build:llama` built on this machine with OpenMP. The prebuilt binary has no thread pool:
- * every decode on 2 threads starts a thread, and on a 2-core VM about 1 in 12 of them (in a server;
+ * every decode on 2 threads starts a thread, and on a 2-core VM 1 in 12 to 1 in 3 of them (in a server;
  * 1 in 100 in a bare loop) was placed on the core of the thread that started it and waited there
  * for the scheduler's tick while the other spun at ggml's barrier: a 2 ms decode took 15-40 ms, and
  * a second thread lost to one. OpenMP keeps its threads where they are: no such tail (BENCHMARKS.md,
