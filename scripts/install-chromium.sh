@@ -14,8 +14,5 @@ if ! command -v apt-get >/dev/null; then
   echo "No Chromium found and no apt-get here: install Chromium or Chrome and set SHIMMY_CHROMIUM to its binary" >&2
   exit 1
 fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-$sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium
+bash "$(dirname "$0")/apt-install.sh" chromium
 echo "chromium: $(command -v chromium)"

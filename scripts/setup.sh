@@ -15,10 +15,7 @@ if [ "${SHIMMY_SKIP_LLAMA_BUILD:-}" = "1" ]; then
 fi
 if ! command -v cmake >/dev/null || ! command -v c++ >/dev/null || ! command -v git >/dev/null; then
   if command -v apt-get >/dev/null; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends cmake g++ make git
+    bash scripts/apt-install.sh cmake g++ make git
   else
     echo "llama.cpp local build: skipped, no cmake, C++ compiler or git and no apt-get to install them;" \
       "the server runs the prebuilt binary (install them and run: npm run build:llama)" >&2

@@ -1,9 +1,9 @@
 import { Command } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { formatBytes } from "../Format.js"
-import { backendOf, LlamaRuntime, loadNodeLlamaCpp, resolveBuild, usesOpenMp } from "../services/LlamaRuntime.js"
+import { backendOf, LlamaRuntime, loadNodeLlamaCpp, usesOpenMp } from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { VERSION } from "../Version.js"
@@ -25,11 +25,12 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
   Effect.gen(function*() {
     const config = yield* ShimmyConfig
     const registry = yield* ModelRegistry
-    const llama = yield* Effect.flatMap(LlamaRuntime, (runtime) => runtime.llama)
+    const runtime = yield* LlamaRuntime
+    const llama = yield* runtime.llama
+    const buildReason = Option.getOrElse(yield* runtime.buildReason, () => "the caller's binding")
     const cpus = os.cpus()
-    const module = yield* loadNodeLlamaCpp
-    const gpus = yield* Effect.promise(() => module.getLlamaGpuTypes("supported"))
-    const build = yield* Effect.promise(() => resolveBuild(config, module))
+    const { getLlamaGpuTypes } = yield* loadNodeLlamaCpp
+    const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
     const backend = backendOf(llama, config.gpu, config.threads)
     const lines = [
       `shimmy        ${VERSION}`,
@@ -49,7 +50,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
       `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${
         backend.openmp ? ", OpenMP" : ""
-      }; ${build.reason})`,
+      }; ${buildReason})`,
       `backend       ${backend.backend} (${backend.reason})`,
       `gpu support   ${gpus.filter((g) => g !== false).join(", ") || "none"} (SHIMMY_GPU=${config.gpu})`,
       "model directories:"

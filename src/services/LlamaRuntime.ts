@@ -43,8 +43,8 @@ export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.sys
  * bigger machines, and half the cores for a lone sequence; each kind of step then keeps whichever
  * of the two measures faster (BatchSchedule, StepThreads). The same holds for a local OpenMP build
  * (measured on an AMD machine with 2 cores: its 2-thread steps beat 1-thread ones at every size,
- * where the prebuilt binary's lost). An explicit SHIMMY_THREADS is used for every step. Oversubscribing is ruinous (3 or 4 threads on 2 cores:
- * ~1 tok/s), so neither ever exceeds the cores.
+ * where the prebuilt binary's lost). An explicit SHIMMY_THREADS is used for every step.
+ * Oversubscribing is ruinous (3 or 4 threads on 2 cores: ~1 tok/s), so neither ever exceeds the cores.
  */
 export interface Threads {
   readonly batch: number
@@ -75,7 +75,7 @@ export type BuildChoice =
   | { readonly _tag: "Local"; readonly reason: string }
   | { readonly _tag: "Refused"; readonly reason: string }
 
-export const chooseBuild = (options: {
+export const chooseBuild = async (options: {
   readonly setting: "auto" | "prebuilt" | "local"
   readonly gpu: "auto" | "cuda" | "vulkan" | "metal" | "off"
   /** the local build's folder, if `npm run build:llama` made one */
@@ -84,32 +84,22 @@ export const chooseBuild = (options: {
   readonly gpuFound: () => Promise<boolean>
 }): Promise<BuildChoice> => {
   const { gpu, localBuild, setting } = options
-  if (setting === "prebuilt") return Promise.resolve({ _tag: "Prebuilt", reason: "SHIMMY_BUILD=prebuilt" })
+  if (setting === "prebuilt") return { _tag: "Prebuilt", reason: "SHIMMY_BUILD=prebuilt" }
   if (localBuild === undefined) {
-    return Promise.resolve(
-      setting === "local"
-        ? { _tag: "Refused", reason: "SHIMMY_BUILD=local, but there is no local build: run `npm run build:llama`" }
-        : { _tag: "Prebuilt", reason: "auto: no local build (npm run build:llama)" }
-    )
+    return setting === "local"
+      ? { _tag: "Refused", reason: "SHIMMY_BUILD=local, but there is no local build: run `npm run build:llama`" }
+      : { _tag: "Prebuilt", reason: "auto: no local build (npm run build:llama)" }
   }
   if (gpu !== "auto" && gpu !== "off") {
-    return Promise.resolve(
-      setting === "local"
-        ? { _tag: "Refused", reason: `SHIMMY_BUILD=local is CPU-only, and SHIMMY_GPU=${gpu} asks for a GPU` }
-        : { _tag: "Prebuilt", reason: `auto: SHIMMY_GPU=${gpu} needs a prebuilt GPU binary` }
-    )
+    return setting === "local"
+      ? { _tag: "Refused", reason: `SHIMMY_BUILD=local is CPU-only, and SHIMMY_GPU=${gpu} asks for a GPU` }
+      : { _tag: "Prebuilt", reason: `auto: SHIMMY_GPU=${gpu} needs a prebuilt GPU binary` }
   }
-  if (setting === "local" || gpu === "off") {
-    return Promise.resolve({
-      _tag: "Local",
-      reason: setting === "local" ? "SHIMMY_BUILD=local" : "auto: the local build (SHIMMY_GPU=off)"
-    })
-  }
-  return options.gpuFound().then((found): BuildChoice =>
-    found
-      ? { _tag: "Prebuilt", reason: "auto: node-llama-cpp found a GPU; the local build is CPU-only" }
-      : { _tag: "Local", reason: "auto: the local build (no GPU found)" }
-  )
+  if (setting === "local") return { _tag: "Local", reason: "SHIMMY_BUILD=local" }
+  if (gpu === "off") return { _tag: "Local", reason: "auto: the local build (SHIMMY_GPU=off)" }
+  return (await options.gpuFound())
+    ? { _tag: "Prebuilt", reason: "auto: node-llama-cpp found a GPU; the local build is CPU-only" }
+    : { _tag: "Local", reason: "auto: the local build (no GPU found)" }
 }
 
 /**
@@ -248,6 +238,8 @@ export interface LlamaRuntimeShape {
   readonly llama: Effect.Effect<Llama, RuntimeUnavailable>
   /** The binding if it has loaded, without starting a load (for status reports). */
   readonly current: Effect.Effect<Option.Option<Llama>>
+  /** Why the loaded binding is the build it is (SHIMMY_BUILD, `chooseBuild`); none before it loads or for a caller's own. */
+  readonly buildReason: Effect.Effect<Option.Option<string>>
 }
 
 /**
@@ -263,10 +255,11 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
     const config = yield* ShimmyConfig
     const scope = yield* Effect.scope
     const result = yield* Deferred.make<Llama, RuntimeUnavailable>()
+    let buildReason: string | undefined
     const load = Effect.gen(function*() {
-      const module = yield* loadNodeLlamaCpp
-      const { getLlama, LlamaLogLevel } = module
-      const choice = yield* Effect.promise(() => resolveBuild(config, module))
+      const nodeLlamaCpp = yield* loadNodeLlamaCpp
+      const { getLlama, LlamaLogLevel } = nodeLlamaCpp
+      const choice = yield* Effect.promise(() => resolveBuild(config, nodeLlamaCpp))
       if (choice._tag === "Refused") return yield* new RuntimeUnavailable({ reason: choice.reason })
       const common = {
         progressLogs: false,
@@ -287,8 +280,11 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
             }),
         catch: (cause) => new RuntimeUnavailable({ reason: describe(cause) })
       })
+      buildReason = choice._tag === "Local" && llama.buildType !== "localBuild"
+        ? `${choice.reason}, which failed to load: node-llama-cpp's fallback`
+        : choice.reason
       yield* Effect.logDebug(
-        `llama.cpp: the ${llama.buildType === "localBuild" ? "local" : "prebuilt"} build (${choice.reason})`
+        `llama.cpp: the ${llama.buildType === "localBuild" ? "local" : "prebuilt"} build (${buildReason})`
       )
       return llama
     }).pipe(Effect.withSpan("LlamaRuntime.load"))
@@ -311,7 +307,8 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
           onNone: () => Effect.succeedNone,
           onSome: (loaded) => Effect.option(loaded)
         }))
-      )
+      ),
+      buildReason: Effect.sync(() => Option.fromNullable(buildReason))
     } satisfies LlamaRuntimeShape
   })
 
@@ -319,7 +316,11 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
 
   /** A binding the caller loaded and owns (not disposed here). */
   static readonly fromLlama = (llama: Llama) =>
-    Layer.succeed(LlamaRuntime, { llama: Effect.succeed(llama), current: Effect.succeedSome(llama) })
+    Layer.succeed(LlamaRuntime, {
+      llama: Effect.succeed(llama),
+      current: Effect.succeedSome(llama),
+      buildReason: Effect.succeedNone
+    })
 }
 
 const dispose = (llama: Llama) =>
