@@ -38,6 +38,23 @@ const make = (dir: string, name: TemplateFamily) =>
     ], (e) => (e ? reject(e) : resolve()))
   )
 
+/**
+ * `endless.gguf` in `dir`: random weights that never sample an end of text, the Llama-2 tokenizer,
+ * no chat template, and a 32k-token context, so that an answer runs for half a minute or more
+ * (about 900 tokens/s on one thread here) unless it is stopped.
+ */
+export const makeEndlessModel = (dir: string) =>
+  new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, [
+      shared("tools/make-model.mjs"),
+      ...["--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128", "--ctx", "32768"],
+      ...["--type", "f16", "--no-chat-template", "--name", "endless"],
+      "--out",
+      path.join(dir, "endless.gguf"),
+      "--quiet"
+    ], (e) => (e ? reject(e) : resolve()))
+  )
+
 /** Writes `<family>.gguf` into `dir` for each family. */
 export const makeTemplateModels = (dir: string, families: ReadonlyArray<TemplateFamily>): Promise<void> =>
   Promise.all(families.map((family) => make(dir, family))).then(() => undefined)
