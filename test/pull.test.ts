@@ -234,8 +234,13 @@ describe("Ollama's /api/pull through the ollama client", () => {
     const error = await refusal(() => ollama.pull({ model: `hf.co/${repo}`, stream: false }))
     expect(error.status_code).toBe(502)
     expect(error.error).toMatch(
-      /^norange-Q4_K_M.gguf: the connection was cut after 195.3 KiB of 1.1 MiB \(.*\); the server does not resume downloads \(it ignores Range\)$/
+      /^norange-Q4_K_M.gguf: the connection was cut after [\d.]+ KiB of 1.1 MiB \(.*\); the server does not resume downloads \(it ignores Range\)$/
     )
+    // what the second answer's body delivered before its cut (at 200,000 bytes): when the socket
+    // closes, fetch drops the chunks its stream had not yet handed over, so it may be a little less
+    const kept = Number(/cut after ([\d.]+) KiB/.exec(error.error!)![1])
+    expect(kept).toBeGreaterThan(0)
+    expect(kept).toBeLessThanOrEqual(195.3)
     const cdn = hub.requests.filter((r) => r.server === "cdn")
     expect(cdn).toHaveLength(2)
     expect(resumedAt(cdn[1]!.range)).toBeGreaterThan(0)
