@@ -99,7 +99,9 @@ describe("function calls", SLOW, () => {
       })
       expect(response.status, model).toBe("completed")
       // a forced call is the whole answer: no message item
-      expect(response.output.map((item) => item.type), model).toEqual(["function_call"])
+      expect(response.output.map((item) => item.type), `${model}: ${JSON.stringify(response.output)}`).toEqual([
+        "function_call"
+      ])
       const call = calls(response)[0]!
       expect(call).toMatchObject({
         id: expect.stringMatching(/^fc_/),

@@ -14,6 +14,7 @@ import { loadedNodeLlamaCpp } from "./LlamaRuntime.js"
 import { NO_TOKEN_MESSAGE } from "./SamplerGuard.js"
 import { StopMatcher } from "./StopMatcher.js"
 import { type ParsedEvent, type ParserOptions, ToolCallParser } from "./ToolCallParser.js"
+import { utf8Guard } from "./Utf8Guard.js"
 
 export interface GenerationInput {
   readonly model: LlamaModel
@@ -94,14 +95,16 @@ const evaluateOptions = (input: GenerationInput, generated: ReadonlyArray<Token>
         }
       }
       : {}),
-    ...(input.grammar !== undefined
-      ? {
-        grammarEvaluationState: new (loadedNodeLlamaCpp().LlamaGrammarEvaluationState)({
-          model: input.model,
-          grammar: input.grammar
-        })
-      }
-      : {})
+    ...(input.grammar !== undefined ? constrained(input.model, input.grammar, generated) : {})
+  }
+}
+
+/** A grammar's state, and the guard that keeps what it lets through well-formed UTF-8 (see Utf8Guard). */
+const constrained = (model: LlamaModel, grammar: LlamaGrammar, generated: ReadonlyArray<Token>) => {
+  const guard = utf8Guard(model, generated)
+  return {
+    grammarEvaluationState: new (loadedNodeLlamaCpp().LlamaGrammarEvaluationState)({ model, grammar }),
+    ...(guard !== undefined ? { tokenBias: guard } : {})
   }
 }
 

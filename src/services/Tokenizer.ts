@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { Token } from "node-llama-cpp"
+import type { LlamaModel, Token } from "node-llama-cpp"
 import { GenerationFailed, InvalidRequest } from "../domain/Errors.js"
 import type { LoadedModel } from "./LoadedModel.js"
 import { refuseUnsupported } from "./Prompt.js"
@@ -19,10 +19,12 @@ interface Vocabulary {
   readonly types: ReadonlyArray<number> | undefined
 }
 
-const vocabularyOf = (loaded: LoadedModel): Vocabulary => {
-  const ggml = loaded.model.fileInfo.metadata.tokenizer?.ggml
+const vocabularyOfModel = (model: LlamaModel): Vocabulary => {
+  const ggml = model.fileInfo.metadata.tokenizer?.ggml
   return { kind: ggml?.model, texts: ggml?.tokens, types: ggml?.token_type }
 }
+
+const vocabularyOf = (loaded: LoadedModel): Vocabulary => vocabularyOfModel(loaded.model)
 
 /** How many tokens the vocabulary has; undefined where the model's metadata does not tell. */
 export const vocabularySize = (loaded: LoadedModel): number | undefined => vocabularyOf(loaded).texts?.length
@@ -139,6 +141,23 @@ const pieceBytes = (vocabulary: Vocabulary, id: number): Uint8Array | undefined 
     return Uint8Array.from(bytes)
   }
   return undefined
+}
+
+/**
+ * Every token's bytes, by id, as llama.cpp's `token_to_piece` writes them; undefined for a
+ * vocabulary whose pieces cannot be read from its metadata.
+ */
+export const vocabularyBytes = (model: LlamaModel): ReadonlyArray<Uint8Array> | undefined => {
+  const vocabulary = vocabularyOfModel(model)
+  const size = vocabulary.texts?.length ?? 0
+  if (size === 0) return undefined
+  const all: Array<Uint8Array> = []
+  for (let id = 0; id < size; id++) {
+    const bytes = pieceBytes(vocabulary, id)
+    if (bytes === undefined) return undefined
+    all.push(bytes)
+  }
+  return all
 }
 
 /** Each token with its piece: a string where its bytes are valid UTF-8 on their own, else the bytes. */
