@@ -1,7 +1,7 @@
-import { getLlama, type Llama, type LlamaContextSequence, LlamaLogLevel, type LlamaModel } from "node-llama-cpp"
+import type { Llama, LlamaContextSequence, LlamaModel } from "node-llama-cpp"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as BatchSchedule from "../src/services/BatchSchedule.js"
-import { sharedModel } from "./support/models.js"
+import { prebuiltLlama, sharedModel } from "./support/models.js"
 
 /**
  * The step logic of BatchSchedule on a stand-in for node-llama-cpp's context (its `_decodeTokens`
@@ -123,13 +123,7 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
   let llama: Llama
   let model: LlamaModel
   beforeAll(async () => {
-    llama = await getLlama({
-      gpu: false,
-      build: "never",
-      usePrebuiltBinaries: true,
-      skipDownload: true,
-      logLevel: LlamaLogLevel.error
-    })
+    llama = await prebuiltLlama()
     model = await llama.loadModel({ modelPath: sharedModel("stories260K.gguf"), gpuLayers: 0 })
   })
   afterAll(async () => {

@@ -1,19 +1,11 @@
-import {
-  getLlama,
-  type Llama,
-  LlamaGrammarEvaluationState,
-  LlamaLogLevel,
-  type LlamaModel,
-  type Token,
-  TokenBias
-} from "node-llama-cpp"
+import { type Llama, LlamaGrammarEvaluationState, type LlamaModel, type Token, TokenBias } from "node-llama-cpp"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { vocabularyBytes } from "../src/services/Tokenizer.js"
 import { bannedIn, stepUtf8, utf8Table, utf8Tracker } from "../src/services/Utf8Guard.js"
-import { sharedModel } from "./support/models.js"
+import { prebuiltLlama, sharedModel } from "./support/models.js"
 import { makeTemplateModels } from "./support/templates.js"
 
 /**
@@ -77,13 +69,7 @@ describe("grammar-constrained generation on llama.cpp", () => {
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-utf8-"))
     await makeTemplateModels(dir, ["qwen25"])
-    llama = await getLlama({
-      gpu: false,
-      build: "never",
-      usePrebuiltBinaries: true,
-      skipDownload: true,
-      logLevel: LlamaLogLevel.error
-    })
+    llama = await prebuiltLlama()
     models["qwen2 (byte-level BPE)"] = await llama.loadModel({ modelPath: path.join(dir, "qwen25.gguf"), gpuLayers: 0 })
     models["llama 2 (SPM byte tokens)"] = await llama.loadModel({
       modelPath: sharedModel("llama-2-tiny-random.gguf"),

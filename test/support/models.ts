@@ -34,3 +34,15 @@ export const testConfig = (overrides: Partial<ShimmyConfigShape> = {}): ShimmyCo
 
 export const testConfigLayer = (overrides: Partial<ShimmyConfigShape> = {}) =>
   Layer.succeed(ShimmyConfig, testConfig(overrides))
+
+/** node-llama-cpp's prebuilt CPU binary, straight, for tests of its internals: never built or downloaded. */
+export const prebuiltLlama = () =>
+  import("node-llama-cpp").then(({ getLlama, LlamaLogLevel }) =>
+    getLlama({
+      gpu: false,
+      build: "never",
+      usePrebuiltBinaries: true,
+      skipDownload: true,
+      logLevel: LlamaLogLevel.error
+    })
+  )
