@@ -19,6 +19,7 @@ import { makeTemplateModels } from "./support/templates.js"
 let dir: string
 let server: RunningServer & { readonly close: () => Promise<void> }
 let local: string | undefined
+let openai: OpenAI
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "shimmy-local-build-"))
@@ -30,6 +31,7 @@ beforeAll(async () => {
     threads: "auto",
     parallel: 4
   })
+  openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
 }, 120_000)
 
 afterAll(async () => {
@@ -42,7 +44,6 @@ const health = async () => (await fetch(`${server.url}/api/health`)).json() as P
 describe("the build auto chooses", () => {
   it("is the local OpenMP build where setup made one (always in CI)", async () => {
     // the runtime is reported once a model has loaded
-    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
     await openai.completions.create({ model: "stories260K", prompt: "Once", max_tokens: 1 })
     const { runtime } = await health()
     if (process.env["CI"] === "true") expect(local).toBeDefined()
@@ -54,7 +55,6 @@ describe("the build auto chooses", () => {
   })
 
   it("openai: a streamed chat answer is the JSON one, token for token, with its usage", async () => {
-    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
     const body = {
       model: "stories260K",
       messages: [{ role: "user" as const, content: "Once upon a time" }],
@@ -82,7 +82,6 @@ describe("the build auto chooses", () => {
   })
 
   it("openai: four streams at once each get all their tokens, and every sequence is given back", async () => {
-    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
     const counts = await Promise.all([0, 1, 2, 3].map(async (i) => {
       const stream = await openai.completions.create({
         model: "stories260K",
@@ -102,7 +101,6 @@ describe("the build auto chooses", () => {
   })
 
   it("openai: a required tool call is a call whose arguments validate (grammar on this build)", async () => {
-    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 })
     const answer = await openai.chat.completions.create({
       model: "qwen25",
       messages: [{ role: "user", content: "What's the weather in Paris?" }],

@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { vocabularyBytes } from "../src/services/Tokenizer.js"
-import { bannedIn, stepUtf8, utf8Table, utf8Tracker } from "../src/services/Utf8Guard.js"
+import { after, bannedIn, stepUtf8, utf8Table, utf8Tracker } from "../src/services/Utf8Guard.js"
 import { prebuiltLlama, sharedModel } from "./support/models.js"
 import { makeTemplateModels } from "./support/templates.js"
 
@@ -48,8 +48,8 @@ describe("the UTF-8 table", () => {
     ]
     const table = utf8Table(pieces)
     expect([...table.banned[0]!].sort((a, b) => a - b)).toEqual([1, 2, 3, 5, 6, 8, 9])
-    const afterE0 = table.next[4 * 8]!
-    const afterE4B8 = table.next[7 * 8]!
+    const afterE0 = after(table, 0, 4 as Token)
+    const afterE4B8 = after(table, 0, 7 as Token)
     expect(table.banned[afterE0]).toContain(5)
     expect(table.banned[afterE0]).not.toContain(6)
     expect(table.banned[afterE4B8]).not.toContain(8)
@@ -57,7 +57,7 @@ describe("the UTF-8 table", () => {
     // what starts with ASCII or a lead byte is for the grammar to refuse there: not listed
     expect(table.banned[afterE4B8]).not.toContain(0)
     expect(table.banned[afterE4B8]).not.toContain(4)
-    expect(table.next[8 * 8 + afterE4B8]).toBe(0)
+    expect(after(table, afterE4B8, 8 as Token)).toBe(0)
   })
 })
 

@@ -22,21 +22,25 @@ export const TEMPLATE_MODELS = {
 
 export type TemplateFamily = keyof typeof TEMPLATE_MODELS
 
-const make = (dir: string, name: TemplateFamily) =>
+/** Runs make-model.mjs with `args`, writing `out`. */
+const makeModel = (out: string, args: ReadonlyArray<string>) =>
   new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [
-      shared("tools/make-model.mjs"),
-      "--preset",
-      "chat-tiny",
-      "--tokenizer-from",
-      shared("models/vocab", TEMPLATE_MODELS[name][0]),
-      "--chat-template-file",
-      shared("models/templates", TEMPLATE_MODELS[name][1]),
-      "--out",
-      path.join(dir, `${name}.gguf`),
-      "--quiet"
-    ], (e) => (e ? reject(e) : resolve()))
+    execFile(
+      process.execPath,
+      [shared("tools/make-model.mjs"), ...args, "--out", out, "--quiet"],
+      (e) => (e ? reject(e) : resolve())
+    )
   )
+
+const make = (dir: string, name: TemplateFamily) =>
+  makeModel(path.join(dir, `${name}.gguf`), [
+    "--preset",
+    "chat-tiny",
+    "--tokenizer-from",
+    shared("models/vocab", TEMPLATE_MODELS[name][0]),
+    "--chat-template-file",
+    shared("models/templates", TEMPLATE_MODELS[name][1])
+  ])
 
 /**
  * `endless.gguf` in `dir`: random weights that never sample an end of text, the Llama-2 tokenizer,
@@ -44,16 +48,10 @@ const make = (dir: string, name: TemplateFamily) =>
  * (about 900 tokens/s on one thread here) unless it is stopped.
  */
 export const makeEndlessModel = (dir: string) =>
-  new Promise<void>((resolve, reject) =>
-    execFile(process.execPath, [
-      shared("tools/make-model.mjs"),
-      ...["--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128", "--ctx", "32768"],
-      ...["--type", "f16", "--no-chat-template", "--name", "endless"],
-      "--out",
-      path.join(dir, "endless.gguf"),
-      "--quiet"
-    ], (e) => (e ? reject(e) : resolve()))
-  )
+  makeModel(path.join(dir, "endless.gguf"), [
+    ...["--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ffn", "128", "--ctx", "32768"],
+    ...["--type", "f16", "--no-chat-template", "--name", "endless"]
+  ])
 
 /** Writes `<family>.gguf` into `dir` for each family. */
 export const makeTemplateModels = (dir: string, families: ReadonlyArray<TemplateFamily>): Promise<void> =>
