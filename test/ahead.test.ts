@@ -30,6 +30,8 @@ const source = (n: number, gate?: () => Promise<void>) => {
   return { iterator, log, asked: () => asked, returned: () => returned }
 }
 
+const spaced = () => new Promise<void>((resolve) => setTimeout(resolve, 3))
+
 const failure = (cause: unknown) => ({ _tag: "Failed" as const, cause })
 
 describe("ahead", () => {
@@ -136,5 +138,29 @@ describe("ahead", () => {
       expect(consumer.unsafePoll()).toBeNull()
       yield* Deferred.succeed(release, undefined)
       expect(Chunk.toReadonlyArray(yield* Fiber.join(consumer))).toEqual([0, 1])
+    }))
+
+  it.scoped("with `chunk`, a waiting consumer is woken once that many items wait, or at the end", () =>
+    Effect.gen(function*() {
+      // items a few milliseconds apart, as tokens come: without `chunk` each would be its own chunk
+      const { iterator } = source(21, spaced)
+      const stream = yield* ahead(iterator, { capacity: 32, chunk: 8, failure })
+      const chunks = yield* Stream.runCollect(Stream.chunks(stream))
+      const sizes = Chunk.toReadonlyArray(chunks).map(Chunk.size)
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(21)
+      // every chunk but the last holds at least 8; the last has what the end left
+      for (const size of sizes.slice(0, -1)) expect(size).toBeGreaterThanOrEqual(8)
+      expect(Chunk.toReadonlyArray(Chunk.flatten(chunks))).toEqual([...Array(21).keys()])
+      // one item in all still ends: the end wakes the consumer
+      const short = yield* ahead(source(1).iterator, { capacity: 32, chunk: 8, failure })
+      expect(Chunk.toReadonlyArray(yield* Stream.runCollect(short))).toEqual([0])
+    }))
+
+  it.scoped("without `chunk`, each item is handed over as it comes", () =>
+    Effect.gen(function*() {
+      const { iterator } = source(6, spaced)
+      const stream = yield* ahead(iterator, { capacity: 32, failure })
+      const sizes = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.chunks(stream))).map(Chunk.size)
+      expect(sizes).toEqual([1, 1, 1, 1, 1, 1])
     }))
 })

@@ -137,6 +137,11 @@ export interface GenerationRequest {
   readonly thinking?: Thinking | undefined
   /** how long the model stays loaded once this generation (and any other on it) ends; left out: the default */
   readonly keepAlive?: Duration.Duration | undefined
+  /**
+   * false: the caller collects the whole answer (a reply that is not streamed), so the events may
+   * come in chunks instead of one by one as they are made; left out: streamed
+   */
+  readonly streamed?: boolean | undefined
 }
 
 export const FinishReason = Schema.Literal("stop", "length", "tool_calls")

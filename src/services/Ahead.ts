@@ -12,18 +12,23 @@ import { Chunk, Effect, Option, type Scope, Stream } from "effect"
  * Closing the scope stops asking and returns the iterator, after the item in progress, before
  * the scope's earlier finalizers run (the sequence goes back to its pool after the generation
  * ended). `observe` sees each item as it arrives; `failure` turns what the iterator throws into
- * the stream's error.
+ * the stream's error. A consumer that wants the whole answer, not each item as it comes (a reply
+ * that is not streamed), sets `chunk`: it is woken once that many items wait (or at the end), so
+ * that the stream's work is done once a chunk instead of once a token.
  */
 export const ahead = <A, E>(
   iterable: AsyncIterable<A>,
   options: {
     readonly capacity: number
+    /** items that wait before a waiting consumer is woken (1 unless set; the end wakes it too) */
+    readonly chunk?: number
     readonly failure: (cause: unknown) => E
     readonly observe?: (item: A) => void
   }
 ): Effect.Effect<Stream.Stream<A, E>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const iterator = iterable[Symbol.asyncIterator]()
+    const chunk = Math.min(options.chunk ?? 1, options.capacity)
     const buffer: Array<A> = []
     // the end: undefined while it runs, then the iterator's end or its error
     let end: { readonly error: Option.Option<E> } | undefined
@@ -55,7 +60,7 @@ export const ahead = <A, E>(
           if (!full) next = iterator.next()
           buffer.push(result.value)
           options.observe?.(result.value)
-          wakeConsumer()
+          if (buffer.length >= chunk) wakeConsumer()
           if (full) {
             while (buffer.length >= options.capacity && !stopped) {
               await new Promise<void>((resolve) => (producer = resolve))

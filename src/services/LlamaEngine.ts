@@ -330,7 +330,8 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               parse
             }),
             {
-              capacity: AHEAD,
+              // a reply that is not streamed takes the events a chunk at a time
+              ...(request.streamed === false ? { capacity: 4 * AHEAD, chunk: AHEAD } : { capacity: AHEAD }),
               observe: observed.event,
               failure: (cause) =>
                 cause instanceof GrammarDeadEnd

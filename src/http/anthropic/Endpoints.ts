@@ -74,7 +74,7 @@ const createMessage = Effect.gen(function*() {
   const model = yield* servedBy(request.model)
   const generation = yield* withinCapabilities(yield* messagesGeneration(request, model))
   const ending = { stops: request.stop_sequences ?? [], maxTokens: request.max_tokens }
-  const events = engine.generate(generation)
+  const events = engine.generate({ ...generation, streamed: request.stream === true })
   // the requested name is echoed (clients match on it); the header tells which model answered
   const served = HttpServerResponse.setHeader("x-shimmy-model", model)
   if (!request.stream) {

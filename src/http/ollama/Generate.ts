@@ -112,6 +112,8 @@ const answer = <W, C>(
       yield* using(model, generation.keepAlive, timing)
       yield* supported(model, generation)
       timing.evalStart = process.hrtime.bigint()
+      // whole answers too take each event as it is made: the first one's arrival is when the
+      // prompt's evaluation ended (prompt_eval_duration), which chunks would put later
       return Render.timed(engine.generate(generation), timing)
     })
     if (!stream) {

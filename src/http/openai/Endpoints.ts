@@ -36,7 +36,7 @@ const whereOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({
 const chatCompletions = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* chatRequest
-  const events = engine.generate(yield* chatGeneration(request))
+  const events = engine.generate({ ...(yield* chatGeneration(request)), streamed: request.stream === true })
   if (!request.stream) {
     return HttpServerResponse.unsafeJson(Render.chatCompletion(request.model, yield* collect(request.model, events)))
   }
@@ -49,7 +49,7 @@ const chatCompletions = Effect.gen(function*() {
 const completions = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* completionRequest
-  const events = engine.generate(completionGeneration(request))
+  const events = engine.generate({ ...completionGeneration(request), streamed: request.stream === true })
   if (!request.stream) {
     return HttpServerResponse.unsafeJson(Render.completion(request.model, yield* collect(request.model, events)))
   }

@@ -21,7 +21,7 @@ const whereOf = Effect.map(HttpServerRequest.HttpServerRequest, (request) => ({
 const create = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* responseRequest
-  const events = engine.generate(yield* generationOf(request))
+  const events = engine.generate({ ...(yield* generationOf(request)), streamed: request.stream === true })
   const builder = outputBuilder(Render.envelopeOf(request))
   if (!request.stream) {
     yield* Stream.runForEach(events, (event) => Effect.sync(() => builder.frames(event)))

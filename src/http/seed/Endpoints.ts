@@ -28,7 +28,7 @@ const generate = Effect.gen(function*() {
   const engine = yield* LlamaEngine
   const request = yield* HttpServerRequest.HttpServerRequest
   const body = yield* Effect.flatMap(jsonBody, decodeGenerate)
-  const events = engine.generate(yield* generationOf(body))
+  const events = engine.generate({ ...(yield* generationOf(body)), streamed: body.stream })
   if (!body.stream) return HttpServerResponse.unsafeJson(Render.json(yield* collect(body.model, events)))
   // errors before the first token still get their status code; later ones become an event
   const where = { method: request.method, path: requestUrl(request).pathname }
