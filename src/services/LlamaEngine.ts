@@ -68,6 +68,9 @@ const BATCH_WAIT_MS = 10
 
 // events a generation may run ahead of its consumer
 const AHEAD = 16
+// a reply that is not streamed takes its events AHEAD at a time, with room for more, so that the
+// decode never waits for the consumer to take a chunk
+const WHOLE = { capacity: 4 * AHEAD, chunk: AHEAD } as const
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
@@ -330,8 +333,7 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
               parse
             }),
             {
-              // a reply that is not streamed takes the events a chunk at a time
-              ...(request.streamed === false ? { capacity: 4 * AHEAD, chunk: AHEAD } : { capacity: AHEAD }),
+              ...(request.streamed === false ? WHOLE : { capacity: AHEAD }),
               observe: observed.event,
               failure: (cause) =>
                 cause instanceof GrammarDeadEnd
