@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Scope, Stream } from "effect"
-import { ahead } from "../src/services/Ahead.js"
+import { Chunk, Deferred, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { ahead, aheadFeed } from "../src/services/Ahead.js"
 
 // an async iterator over 0..n-1 whose items are made one at a time, each after `gate` lets it
 // through (or at once); it logs what is asked of it
@@ -162,5 +162,35 @@ describe("ahead", () => {
       const stream = yield* ahead(iterator, { capacity: 32, failure })
       const sizes = Chunk.toReadonlyArray(yield* Stream.runCollect(Stream.chunks(stream))).map(Chunk.size)
       expect(sizes).toEqual([1, 1, 1, 1, 1, 1])
+    }))
+
+  it.scoped("as a feed: a wait calls back on a later turn once an item is there, a cancelled one never", () =>
+    Effect.gen(function*() {
+      const { iterator } = source(3, spaced)
+      const feed = yield* aheadFeed(iterator, { capacity: 32, failure })
+      expect(feed.take()).toEqual([])
+      expect(Option.isNone(feed.end())).toBe(true)
+      // a cancelled wait is not called, even once an item arrived
+      let cancelled = 0
+      feed.wait(() => cancelled++)()
+      const woken = yield* Effect.promise(() =>
+        new Promise<ReadonlyArray<number>>((resolve) => feed.wait(() => resolve(feed.take())))
+      )
+      expect(woken).toEqual([0])
+      // an item there now still wakes on a later turn, not inside `wait`
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      let now = false
+      const later = new Promise<void>((resolve) => feed.wait(() => resolve()))
+      now = true
+      yield* Effect.promise(() => later)
+      expect(now).toBe(true)
+      let items = feed.take()
+      while (Option.isNone(feed.end())) {
+        yield* Effect.promise(() => new Promise<void>((resolve) => feed.wait(resolve)))
+        items = items.concat(feed.take())
+      }
+      expect(items).toEqual([1, 2])
+      expect(feed.end()).toEqual(Option.some(Option.none()))
+      expect(cancelled).toBe(0)
     }))
 })

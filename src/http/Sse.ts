@@ -1,8 +1,10 @@
 import { HttpServerResponse } from "@effect/platform"
-import { Chunk, type Deferred, Effect, Either, Option, type Scope, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, Option, Runtime, type Scope, Stream } from "effect"
+import { Readable } from "node:stream"
 import type { GenerationEvent } from "../domain/Generation.js"
+import { type Feed, feedOf } from "../services/Feed.js"
 import type { Dialect } from "./Dialect.js"
-import type { ShuttingDown } from "./Failures.js"
+import { ShuttingDown } from "./Failures.js"
 import { type ErrorReply, replyForCause, type Where } from "./Reply.js"
 import { Deadline, streamUntil } from "./Shutdown.js"
 
@@ -134,7 +136,9 @@ export const render = <E>(
 
 /**
  * Answers a generation as a stream once it has produced its first event (so a failure before
- * that still gets a status code); `opening` items are written first.
+ * that still gets a status code); `opening` items are written first. A generation that can be
+ * read as a feed (the engine's own stream) is written by plain JavaScript as its events come,
+ * without a fiber or stream stage per event (`written`); any other stream through `render`.
  */
 export const answer = <E>(
   events: Stream.Stream<GenerationEvent, E>,
@@ -144,12 +148,117 @@ export const answer = <E>(
   options: Options & { readonly opening?: ReadonlyArray<unknown> } = {}
 ) =>
   Effect.gen(function*() {
-    const stream = yield* started(events)
     const framing = options.framing ?? dataEvents
-    const body = render(stream, frames, dialect, where, { deadline: yield* Deadline, ...options })
+    const deadline = options.deadline ?? (yield* Deadline)
     const opening = options.opening ?? []
+    const open = feedOf(events)
+    if (Option.isSome(open)) {
+      const feed = yield* open.value
+      yield* first(feed)
+      return HttpServerResponse.raw(
+        yield* written(feed, frames, dialect, where, { ...options, framing, deadline, opening }),
+        { contentType: framing.contentType, headers }
+      )
+    }
+    const stream = yield* started(events)
+    const body = render(stream, frames, dialect, where, { ...options, deadline })
     return response(
       opening.length === 0 ? body : Stream.concat(Stream.fromIterable(opening.map(framing.frame)), body),
       framing
     )
+  })
+
+/** Waits for a feed's first item or its end; fails with its error when it ended in one before any item. */
+export const first = <A, E>(feed: Feed<A, E>): Effect.Effect<void, E> =>
+  Effect.flatMap(
+    Effect.async<void>((resume) => Effect.sync(feed.wait(() => resume(Effect.void)))),
+    () => {
+      const end = feed.end()
+      return Option.isSome(end) && Option.isSome(end.value) ? Effect.fail(end.value.value) : Effect.void
+    }
+  )
+
+/**
+ * A feed's events as the bytes of a response body: each turn of the event loop that finds events
+ * waiting renders them into one string, pushed as one write (or held while the socket is full:
+ * the feed's bound then holds the generation back). Its end, a failure (the dialect's error
+ * items) or the shutdown's deadline, is followed by the framing's end.
+ */
+export const written = <E>(
+  feed: Feed<GenerationEvent, E>,
+  frames: (event: GenerationEvent) => ReadonlyArray<unknown>,
+  dialect: Dialect,
+  where: Where,
+  options: Options & {
+    readonly framing: Framing
+    readonly deadline: Deferred.Deferred<void>
+    readonly opening: ReadonlyArray<unknown>
+  }
+): Effect.Effect<Readable> =>
+  Effect.map(Effect.runtime<never>(), (runtime) => {
+    const { framing } = options
+    const failure = options.failure ?? ((reply: ErrorReply) => [dialect.errorBody(reply)])
+    let finished = false
+    let cut = false
+    let cancelWait: (() => void) | undefined
+    let stopDeadline = (): void => undefined
+    const finish = (cause: Cause.Cause<unknown> | undefined) => {
+      finished = true
+      stopDeadline()
+      let text = ""
+      if (cause !== undefined) {
+        const reply = Runtime.runSync(runtime)(replyForCause(cause, where))
+        if (Option.isSome(reply)) { for (const item of failure(reply.value)) text += framing.frame(item) }
+      }
+      for (const end of framing.end) text += end
+      if (text.length > 0) body.push(text)
+      body.push(null)
+    }
+    const drain = () => {
+      while (!finished && cancelWait === undefined) {
+        if (cut) return finish(Cause.fail(new ShuttingDown()))
+        const events = feed.take()
+        if (events.length > 0) {
+          let text = ""
+          try {
+            for (const event of events) for (const item of frames(event)) text += framing.frame(item)
+          } catch (defect) {
+            return finish(Cause.die(defect))
+          }
+          // a full body is read again when the socket has room
+          if (text.length > 0 && !body.push(text)) return
+          continue
+        }
+        const end = feed.end()
+        if (Option.isSome(end)) return finish(Option.isSome(end.value) ? Cause.fail(end.value.value) : undefined)
+        cancelWait = feed.wait(() => {
+          cancelWait = undefined
+          drain()
+        })
+      }
+    }
+    const body = new Readable({
+      read: drain,
+      destroy: (error, callback) => {
+        finished = true
+        cancelWait?.()
+        stopDeadline()
+        callback(error)
+      }
+    })
+    // past the shutdown's deadline the body ends like any failure: its error items, then its end
+    const watch = Runtime.runCallback(runtime)(Deferred.await(options.deadline), {
+      onExit: (exit) => {
+        if (!Exit.isSuccess(exit) || finished) return
+        cut = true
+        cancelWait?.()
+        cancelWait = undefined
+        drain()
+      }
+    })
+    stopDeadline = () => watch()
+    let opening = ""
+    for (const item of options.opening) opening += framing.frame(item)
+    if (opening.length > 0) body.push(opening)
+    return body
   })

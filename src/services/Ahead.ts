@@ -1,4 +1,5 @@
-import { Chunk, Effect, Option, type Scope, Stream } from "effect"
+import { Effect, Option, type Scope, type Stream } from "effect"
+import { type Feed, toStream } from "./Feed.js"
 
 /**
  * An async iterator's items as a stream that runs ahead of its consumer, pulled by plain
@@ -18,14 +19,22 @@ import { Chunk, Effect, Option, type Scope, Stream } from "effect"
  */
 export const ahead = <A, E>(
   iterable: AsyncIterable<A>,
-  options: {
-    readonly capacity: number
-    /** items that wait before a waiting consumer is woken (1 unless set; the end wakes it too) */
-    readonly chunk?: number
-    readonly failure: (cause: unknown) => E
-    readonly observe?: (item: A) => void
-  }
-): Effect.Effect<Stream.Stream<A, E>, never, Scope.Scope> =>
+  options: AheadOptions<A, E>
+): Effect.Effect<Stream.Stream<A, E>, never, Scope.Scope> => Effect.map(aheadFeed(iterable, options), toStream)
+
+export interface AheadOptions<A, E> {
+  readonly capacity: number
+  /** items that wait before a waiting consumer is woken (1 unless set; the end wakes it too) */
+  readonly chunk?: number
+  readonly failure: (cause: unknown) => E
+  readonly observe?: (item: A) => void
+}
+
+/** `ahead`'s items as a `Feed` (the same pump, the same lead and back-pressure). */
+export const aheadFeed = <A, E>(
+  iterable: AsyncIterable<A>,
+  options: AheadOptions<A, E>
+): Effect.Effect<Feed<A, E>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const iterator = iterable[Symbol.asyncIterator]()
     const chunk = Math.min(options.chunk ?? 1, options.capacity)
@@ -87,21 +96,30 @@ export const ahead = <A, E>(
       })
     )
 
-    const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.suspend(() => {
-      if (buffer.length > 0) {
-        const items = buffer.splice(0, buffer.length)
-        wakeProducer()
-        return Effect.succeed(Chunk.unsafeFromArray(items))
+    const take = (): Array<A> => {
+      if (buffer.length === 0) return []
+      const items = buffer.splice(0, buffer.length)
+      wakeProducer()
+      return items
+    }
+    const wait = (wake: () => void): () => void => {
+      let immediate: NodeJS.Immediate | undefined
+      // woken on the next turn of the event loop, once the microtasks that start the next
+      // item's work (a decode's dispatch) have run, so its rendering runs beside that work
+      const later = () => {
+        consumer = undefined
+        immediate = setImmediate(wake)
       }
-      if (end !== undefined) return Effect.fail(end.error)
-      return Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) => {
-        // woken on the next turn of the event loop, once the microtasks that start the next
-        // item's work (a decode's dispatch) have run, so its rendering runs beside that work
-        consumer = () => void setImmediate(() => resume(pull))
-        return Effect.sync(() => {
-          consumer = undefined
-        })
-      })
-    })
-    return Stream.repeatEffectChunkOption(pull)
+      if (buffer.length >= chunk || end !== undefined) later()
+      else consumer = later
+      return () => {
+        if (consumer === later) consumer = undefined
+        if (immediate !== undefined) clearImmediate(immediate)
+      }
+    }
+    return {
+      take,
+      end: () => (buffer.length === 0 && end !== undefined ? Option.some(end.error) : Option.none()),
+      wait
+    } satisfies Feed<A, E>
   })

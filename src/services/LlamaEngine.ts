@@ -1,10 +1,11 @@
 import { Duration, Effect, Exit, Option, RcMap, Stream } from "effect"
 import { GenerationFailed, InvalidRequest, ModelLoadFailed } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
-import { ahead } from "./Ahead.js"
+import { aheadFeed } from "./Ahead.js"
 import * as BatchSchedule from "./BatchSchedule.js"
 import { capabilitiesOf } from "./ChatFormat.js"
 import { chatFormatFor } from "./ChatTemplate.js"
+import { type Feedable, feedable, toStream } from "./Feed.js"
 import { generate as generateTokens, GrammarDeadEnd } from "./Generation.js"
 import { Grammar, grammarStops } from "./Grammar.js"
 import * as KeepAlive from "./KeepAlive.js"
@@ -287,67 +288,77 @@ export class LlamaEngine extends Effect.Service<LlamaEngine>()("shimmy/LlamaEngi
         (e) => new ModelLoadFailed({ model: loaded.registered.info.name, reason: e.message })
       )
 
+    // a generation's events as a feed, running in the caller's scope
+    const open = (request: GenerationRequest) =>
+      Effect.gen(function*() {
+        // the clock of time-to-first-token: from the ask, queue wait and a first load included
+        const asked = performance.now()
+        const loaded = yield* acquire(request.model, request.keepAlive ?? config.modelIdleTimeout)
+        const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
+          yield* llamaOf(loaded),
+          grammars,
+          loaded,
+          request
+        )
+        const sequence = yield* loaded.sequence
+        // the evaluation's sampler becomes native garbage when the generation ends
+        yield* Effect.addFinalizer(() => Effect.sync(() => garbage.add(loaded.evaluationGarbage)))
+        const name = loaded.registered.info.name
+        // a chat template's end-of-turn markers and a grammar's terminator stop generation like
+        // the request's own stops
+        const extra = [...prompt.stops, ...grammarStops(grammar)]
+        const sampling = extra.length === 0
+          ? request.sampling
+          : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
+        // the generation runs ahead of its consumer, by up to AHEAD events (Ahead.ts): the next
+        // token is being computed while the last one is rendered and written, a slow consumer gets
+        // the waiting events in one chunk, and the bound is the back-pressure. Closing the scope
+        // stops the pump, which returns the generator (after the token in progress) before the
+        // sequence goes back to the pool.
+        const observed = metrics.generation(name, asked)
+        yield* Effect.addFinalizer(() => Effect.sync(observed.end))
+        return yield* aheadFeed(
+          generateTokens({
+            model: loaded.model,
+            sequence,
+            promptTokens: prompt.tokens,
+            sampling,
+            contextSize: loaded.contextSize,
+            grammar,
+            stopTokens: prompt.stopTokens,
+            parse
+          }),
+          {
+            ...(request.streamed === false ? WHOLE : { capacity: AHEAD }),
+            observe: observed.event,
+            failure: (cause) =>
+              cause instanceof GrammarDeadEnd
+                ? new InvalidRequest({
+                  param: forced ? "tool_choice" : "response_format",
+                  reason: forced
+                    ? `model '${name}' cannot write the forced tool call: ${cause.message}`
+                    : `model '${name}' cannot write output in the requested format: ${cause.message}`
+                })
+                : new GenerationFailed({ model: name, reason: describe(cause) })
+          }
+        )
+      })
+
     /**
      * Generates text as a stream of events (`Token`, `Reasoning`, `ToolCall`) ending in one `Done`.
      * The model is loaded on first use; a sequence is held while the stream runs and given back
-     * when it ends or is interrupted (after the token in progress).
+     * when it ends or is interrupted (after the token in progress). The stream can also be read
+     * as a `Feed`, without a fiber per event (a streamed reply's writer does).
      */
     const generate = (request: GenerationRequest) =>
-      Stream.unwrapScoped(
-        Effect.gen(function*() {
-          // the clock of time-to-first-token: from the ask, queue wait and a first load included
-          const asked = performance.now()
-          const loaded = yield* acquire(request.model, request.keepAlive ?? config.modelIdleTimeout)
-          const { forced, grammar, parse, prompt } = yield* Prompt.prepare(
-            yield* llamaOf(loaded),
-            grammars,
-            loaded,
-            request
-          )
-          const sequence = yield* loaded.sequence
-          // the evaluation's sampler becomes native garbage when the generation ends
-          yield* Effect.addFinalizer(() => Effect.sync(() => garbage.add(loaded.evaluationGarbage)))
-          const name = loaded.registered.info.name
-          // a chat template's end-of-turn markers and a grammar's terminator stop generation like
-          // the request's own stops
-          const extra = [...prompt.stops, ...grammarStops(grammar)]
-          const sampling = extra.length === 0
-            ? request.sampling
-            : { ...request.sampling, stop: [...request.sampling.stop, ...extra] }
-          // the generation runs ahead of its consumer, by up to AHEAD events (Ahead.ts): the next
-          // token is being computed while the last one is rendered and written, a slow consumer gets
-          // the waiting events in one chunk, and the bound is the back-pressure. Closing the scope
-          // stops the pump, which returns the generator (after the token in progress) before the
-          // sequence goes back to the pool.
-          const observed = metrics.generation(name, asked)
-          yield* Effect.addFinalizer(() => Effect.sync(observed.end))
-          return yield* ahead(
-            generateTokens({
-              model: loaded.model,
-              sequence,
-              promptTokens: prompt.tokens,
-              sampling,
-              contextSize: loaded.contextSize,
-              grammar,
-              stopTokens: prompt.stopTokens,
-              parse
-            }),
-            {
-              ...(request.streamed === false ? WHOLE : { capacity: AHEAD }),
-              observe: observed.event,
-              failure: (cause) =>
-                cause instanceof GrammarDeadEnd
-                  ? new InvalidRequest({
-                    param: forced ? "tool_choice" : "response_format",
-                    reason: forced
-                      ? `model '${name}' cannot write the forced tool call: ${cause.message}`
-                      : `model '${name}' cannot write output in the requested format: ${cause.message}`
-                  })
-                  : new GenerationFailed({ model: name, reason: describe(cause) })
-            }
-          )
-        })
-      ).pipe(Stream.withSpan("LlamaEngine.generate")) satisfies Stream.Stream<GenerationEvent, unknown>
+      feedable(
+        Stream.unwrapScoped(Effect.map(open(request), toStream)).pipe(Stream.withSpan("LlamaEngine.generate")),
+        // the span lasts as long as the feed's scope, as the stream's lasts as long as the stream
+        Effect.flatMap(
+          Effect.makeSpanScoped("LlamaEngine.generate"),
+          (span) => Effect.withParentSpan(open(request), span)
+        )
+      ) satisfies Feedable<GenerationEvent, unknown>
 
     const render = (request: GenerationRequest) =>
       Effect.scoped(Effect.gen(function*() {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, HashMap, Logger, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, HashMap, Logger, Stream } from "effect"
+import type { Readable } from "node:stream"
 import { type EngineError, GenerationFailed } from "../../src/domain/Errors.js"
 import { doneEvent, type GenerationEvent, tokenEvent, Usage } from "../../src/domain/Generation.js"
 import * as Render from "../../src/http/seed/Render.js"
 import * as Sse from "../../src/http/Sse.js"
+import { aheadFeed } from "../../src/services/Ahead.js"
 
 // failures in the middle of a stream cannot be provoked through the real engine on demand, so
 // the renderer is fed a stream that fails after its first token
@@ -73,5 +75,131 @@ describe("SSE rendering of /api/generate", () => {
       expect(logs).toHaveLength(1)
       expect(logs[0]).toMatchObject({ level: "ERROR", annotations: { method: "POST", path: "/api/generate" } })
       expect(logs[0]!.cause).toContain("secret internals")
+    }))
+})
+
+// the engine's stream is written from its feed (Sse.written): the same bytes as `render`, without
+// a fiber per event. Its feed is `aheadFeed` over the events, as the engine's is over its tokens.
+const where = { method: "POST", path: "/api/generate" }
+
+const eventsOf = (events: ReadonlyArray<GenerationEvent>, end?: { readonly throws: unknown }) => {
+  let asked = 0
+  const iterable: AsyncIterable<GenerationEvent> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const i = asked++
+        await new Promise((resolve) => setImmediate(resolve))
+        if (i < events.length) return { done: false, value: events[i]! }
+        if (end !== undefined) throw end.throws
+        return { done: true, value: undefined }
+      }
+    })
+  }
+  return { iterable, asked: () => asked }
+}
+
+const failed = (cause: unknown) =>
+  cause instanceof GenerationFailed ? cause : new GenerationFailed({ model: "m", reason: String(cause) })
+
+// everything a body gives, read as a client that keeps up reads it
+const readAll = (body: Readable) =>
+  Effect.promise(async () => {
+    let text = ""
+    for await (const chunk of body) text += String(chunk)
+    return text
+  })
+
+const writtenOf = (
+  events: ReadonlyArray<GenerationEvent>,
+  options: { readonly end?: { readonly throws: unknown }; readonly deadline?: Deferred.Deferred<void> } = {}
+) =>
+  Effect.gen(function*() {
+    const feed = yield* aheadFeed(eventsOf(events, options.end).iterable, { capacity: 16, failure: failed })
+    return yield* Sse.written(feed, Render.chunks, Render.dialect, where, {
+      framing: Sse.dataEvents,
+      deadline: options.deadline ?? (yield* Deferred.make<void>()),
+      opening: []
+    })
+  })
+
+describe("SSE from the engine's feed", () => {
+  const complete = [tokenEvent("Hé", 1), tokenEvent("llo\n", 2), doneEvent("stop", Usage.of(3, 3))]
+
+  it.scoped("a complete generation: the same bytes as the stream's rendering", () =>
+    Effect.gen(function*() {
+      const text = yield* readAll(yield* writtenOf(complete))
+      expect(text).toBe((yield* render(Stream.make(...complete))).join(""))
+      expect(text.endsWith("data: [DONE]\n\n")).toBe(true)
+    }))
+
+  it.scoped("a failure after the start is the dialect's error event, then [DONE], as in the stream's rendering", () =>
+    Effect.gen(function*() {
+      const error = new GenerationFailed({ model: "m", reason: "decode failed" })
+      const text = yield* readAll(yield* writtenOf([tokenEvent("Once", 1)], { end: { throws: error } }))
+      const expected = yield* render(Stream.make(tokenEvent("Once", 1)).pipe(Stream.concat(Stream.fail(error))))
+      expect(text).toBe(expected.join(""))
+      expect(text).toContain("\"code\":\"generation_failed\"")
+    }))
+
+  it.scoped("a renderer's defect is a server_error event that leaks nothing, then [DONE]", () =>
+    Effect.gen(function*() {
+      const feed = yield* aheadFeed(eventsOf(complete).iterable, { capacity: 16, failure: failed })
+      const frames = (event: GenerationEvent) => {
+        if (event._tag === "Done") throw new Error("secret internals")
+        return Render.chunks(event)
+      }
+      const body = yield* Sse.written(feed, frames, Render.dialect, where, {
+        framing: Sse.dataEvents,
+        deadline: yield* Deferred.make<void>(),
+        opening: []
+      })
+      const text = yield* readAll(body).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+      expect(text).toContain("\"code\":\"server_error\"")
+      expect(text).not.toContain("secret")
+      expect(text.endsWith("data: [DONE]\n\n")).toBe(true)
+    }))
+
+  it.scoped("the shutdown's deadline ends a body in progress with its error event, then [DONE]", () =>
+    Effect.gen(function*() {
+      const deadline = yield* Deferred.make<void>()
+      // a generation that never ends by itself
+      const forever = Array.from({ length: 100_000 }, (_, i) => tokenEvent("x", i + 1))
+      const body = yield* writtenOf(forever, { deadline })
+      const first = yield* Effect.promise(() =>
+        new Promise<string>((resolve) => body.once("data", (c) => resolve(String(c))))
+      )
+      expect(first).toContain("\"text\":\"x\"")
+      yield* Deferred.succeed(deadline, undefined)
+      const rest = yield* readAll(body)
+      expect(rest).toContain("\"code\":\"server_shutting_down\"")
+      expect(rest.endsWith("data: [DONE]\n\n")).toBe(true)
+    }))
+
+  it.scoped("a client that does not read holds the generation back; once it reads, it gets every event in order", () =>
+    Effect.gen(function*() {
+      const n = 3000
+      const events = [
+        ...Array.from({ length: n }, (_, i) => tokenEvent(`t${i} `, i + 1)),
+        doneEvent("length", Usage.of(1, n))
+      ]
+      const source = eventsOf(events)
+      const feed = yield* aheadFeed(source.iterable, { capacity: 16, failure: failed })
+      const body = yield* Sse.written(feed, Render.chunks, Render.dialect, where, {
+        framing: Sse.dataEvents,
+        deadline: yield* Deferred.make<void>(),
+        opening: []
+      })
+      // nobody reads: the body fills to its high-water mark, then the feed's bound stops the source
+      body.read(0)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      const held = source.asked()
+      expect(held).toBeLessThan(n / 4)
+      expect(body.readableLength).toBeLessThan(2 * body.readableHighWaterMark)
+      const text = yield* readAll(body)
+      const texts = text.split("\n\n").filter((line) => line.startsWith("data: {")).map((line) =>
+        JSON.parse(line.slice(6)).choices[0].text as string
+      )
+      expect(texts.slice(0, n)).toEqual(Array.from({ length: n }, (_, i) => `t${i} `))
+      expect(text.endsWith("data: [DONE]\n\n")).toBe(true)
     }))
 })

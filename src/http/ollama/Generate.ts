@@ -112,22 +112,28 @@ const answer = <W, C>(
       yield* using(model, generation.keepAlive, timing)
       yield* supported(model, generation)
       timing.evalStart = process.hrtime.bigint()
-      // whole answers too take each event as it is made: the first one's arrival is when the
-      // prompt's evaluation ended (prompt_eval_duration), which chunks would put later
-      return Render.timed(engine.generate(generation), timing)
+      return engine.generate(generation)
     })
     if (!stream) {
+      // whole answers too take each event as it is made: the first one's arrival is when the
+      // prompt's evaluation ended (prompt_eval_duration), which chunks would put later
       return yield* Effect.scoped(
         Effect.map(
-          Effect.flatMap(prepared, (events) => collect(model, events)),
+          Effect.flatMap(prepared, (events) => collect(model, Render.timed(events, timing))),
           (whole) => HttpServerResponse.unsafeJson(render.whole(model, whole, timing))
         )
       )
     }
     const events = yield* prepared
-    return yield* Sse.answer(events, render.chunks(model, timing), Render.dialect, yield* whereOf, {
-      framing: Sse.ndjson
-    })
+    return yield* Sse.answer(
+      events,
+      Render.timedFrames(render.chunks(model, timing), timing),
+      Render.dialect,
+      yield* whereOf,
+      {
+        framing: Sse.ndjson
+      }
+    )
   })
 
 const chat = Effect.gen(function*() {

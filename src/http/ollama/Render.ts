@@ -66,6 +66,21 @@ export const timed = <E>(events: Stream.Stream<GenerationEvent, E>, timing: Timi
     return chunk
   })
 
+/**
+ * A streamed reply's frames with the same times recorded as each event is rendered, which is when
+ * it arrives (the stream is then read as a feed, which a stage like `timed` would hide).
+ */
+export const timedFrames =
+  <C>(frames: (event: GenerationEvent) => ReadonlyArray<C>, timing: Timing) =>
+  (event: GenerationEvent): ReadonlyArray<C> => {
+    if (timing.first === undefined || event._tag === "Done") {
+      const now = process.hrtime.bigint()
+      if (timing.first === undefined) timing.first = now
+      if (event._tag === "Done") timing.done = now
+    }
+    return frames(event)
+  }
+
 const ns = (from: bigint, to: bigint | undefined) => Math.max(0, Number((to ?? process.hrtime.bigint()) - from))
 
 const metrics = (done: DoneEvent, timing: Timing) => {
