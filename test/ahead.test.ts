@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import { ahead, aheadFeed } from "../src/services/Ahead.js"
+import * as Feed from "../src/services/Feed.js"
 
 // an async iterator over 0..n-1 whose items are made one at a time, each after `gate` lets it
 // through (or at once); it logs what is asked of it
@@ -192,5 +193,26 @@ describe("ahead", () => {
       expect(items).toEqual([1, 2])
       expect(feed.end()).toEqual(Option.some(Option.none()))
       expect(cancelled).toBe(0)
+    }))
+
+  it.scoped("Feed.runForEach reads a feedable stream by its feed: every item in order, then its end or its error", () =>
+    Effect.gen(function*() {
+      const feedableOf = (iterable: () => AsyncIterable<number>) =>
+        Feed.feedable(Stream.die("read as a stream"), aheadFeed(iterable(), { capacity: 4, failure }))
+      const seen: Array<number> = []
+      yield* Feed.runForEach(feedableOf(() => source(40, spaced).iterator), (i) => Effect.sync(() => seen.push(i)))
+      expect(seen).toEqual([...Array(40).keys()])
+      const throwing: AsyncIterable<number> = {
+        async *[Symbol.asyncIterator]() {
+          yield 1
+          throw new Error("boom")
+        }
+      }
+      const exit = yield* Effect.exit(Feed.runForEach(feedableOf(() => throwing), () => Effect.void))
+      expect(exit).toEqual(Exit.fail({ _tag: "Failed", cause: new Error("boom") }))
+      // a plain stream is read as a stream
+      const plain: Array<number> = []
+      yield* Feed.runForEach(Stream.make(1, 2, 3), (i) => Effect.sync(() => plain.push(i)))
+      expect(plain).toEqual([1, 2, 3])
     }))
 })

@@ -3,6 +3,7 @@ import { Cause, Effect, Fiber, Option, Queue, Stream } from "effect"
 import type { IncomingMessage } from "node:http"
 import type { InvalidRequest } from "../domain/Errors.js"
 import type { GenerationEvent, GenerationRequest } from "../domain/Generation.js"
+import * as Feed from "../services/Feed.js"
 import { LlamaEngine } from "../services/LlamaEngine.js"
 import { parseJson } from "./Body.js"
 import type { Dialect, Handler } from "./Dialect.js"
@@ -81,8 +82,9 @@ export const endpoint = ({ decode, dialect, frames }: SocketDialect): Handler =>
       sized(message).pipe(
         Effect.flatMap(decode),
         Effect.flatMap((generation) =>
-          engine.generate(generation).pipe(
-            Stream.runForEach((event) => Effect.forEach(frames(event), send, { discard: true }))
+          Feed.runForEach(
+            engine.generate(generation),
+            (event) => Effect.forEach(frames(event), send, { discard: true })
           )
         ),
         // at the shutdown's deadline the answer in progress ends with an error frame

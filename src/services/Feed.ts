@@ -51,3 +51,29 @@ export const toStream = <A, E>(feed: Feed<A, E>): Stream.Stream<A, E> => {
   })
   return Stream.repeatEffectChunkOption(pull)
 }
+
+/**
+ * Runs `f` on each item of `stream`, in order: read as a feed when it is one (a resumption per
+ * turn of the event loop that finds items, not a stream's pull per item), else as a stream.
+ */
+export const runForEach = <A, E, E2, R>(
+  stream: Stream.Stream<A, E>,
+  f: (item: A) => Effect.Effect<void, E2, R>
+): Effect.Effect<void, E | E2, R> =>
+  Option.match(feedOf(stream), {
+    onNone: () => Stream.runForEach(stream, f),
+    onSome: (open) =>
+      Effect.scoped(Effect.flatMap(open, (feed) => {
+        const next: Effect.Effect<void, E | E2, R> = Effect.suspend(() => {
+          const items = feed.take()
+          if (items.length > 0) return Effect.zipRight(Effect.forEach(items, f, { discard: true }), next)
+          const end = feed.end()
+          if (Option.isSome(end)) return Option.match(end.value, { onNone: () => Effect.void, onSome: Effect.fail })
+          return Effect.zipRight(
+            Effect.async<void>((resume) => Effect.sync(feed.wait(() => resume(Effect.void)))),
+            next
+          )
+        })
+        return next
+      }))
+  })
