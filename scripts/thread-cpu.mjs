@@ -1,7 +1,7 @@
 // The server's main thread per generated token, around one run of ab-generate.mjs: its CPU
 // (utime + stime) and its waits on the run queue (schedstat), and the other threads' CPU (the
 // decode and sampling threads). Linux only (/proc).
-//   node scripts/thread-cpu.mjs PID PORT MODEL json|sse K [N=2] [TOKENS=128]
+//   node scripts/thread-cpu.mjs PID PORT MODEL json|sse|ws K [N=2] [TOKENS=128]
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
