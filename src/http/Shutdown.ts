@@ -21,7 +21,8 @@ export class Deadline extends Context.Reference<Deadline>()("shimmy/http/Deadlin
 /** Fails with `ShuttingDown` once the deadline has passed; never otherwise. */
 export const deadlinePassed: Effect.Effect<never, ShuttingDown> = Effect.flatMap(
   Deadline,
-  (deadline) => Effect.zipRight(Deferred.await(deadline), Effect.fail(new ShuttingDown()))
+  // the error is made when the deadline passes, not for every request that races it
+  (deadline) => Effect.zipRight(Deferred.await(deadline), Effect.failSync(() => new ShuttingDown()))
 )
 
 /** `effect`, cut off by the deadline with `ShuttingDown`. */
@@ -47,6 +48,8 @@ export const streamUntil = <A, E, R>(
       Mailbox.into(mailbox),
       Effect.forkScoped
     )
-    yield* Effect.forkScoped(Effect.zipRight(Deferred.await(deadline), mailbox.fail(new ShuttingDown())))
+    yield* Effect.forkScoped(
+      Effect.zipRight(Deferred.await(deadline), Effect.suspend(() => mailbox.fail(new ShuttingDown())))
+    )
     return Mailbox.toStream(mailbox)
   }))
