@@ -8,6 +8,7 @@
 //   SEQUENCES=N CONTEXT=N ...   the context's sequences (default K) and tokens per sequence (1024)
 //   UV_THREADPOOL_SIZE=N ...   libuv's pool (default 1, as the server's: bin/shimmy.js)
 //   LOCAL=1 ...      the last local build (npm run build:llama) instead of the prebuilt binary
+//   SAMPLING=server ...   the sampling options Generation.ts passes for a greedy request
 import "./one-pool-thread.mjs"
 import { getLlama, LlamaLogLevel } from "node-llama-cpp"
 const [modelPath, threads, k, tokens] = [
@@ -68,10 +69,12 @@ context._ctx = new Proxy(native, {
   get: (target, key) => timed[key] ?? (typeof target[key] === "function" ? target[key].bind(target) : target[key])
 })
 
+// SAMPLING=server: the options Generation.ts passes for a greedy request (llama.cpp server's defaults)
+const sampling = process.env.SAMPLING === "server" ? { temperature: 0, topK: 40, topP: 0.95, minP: 0.05 } : { temperature: 0 }
 const sequences = Array.from({ length: k }, () => context.getSequence())
 const run = async (sequence, i) => {
   let n = 0
-  for await (const _token of sequence.evaluate(model.tokenize(`${i} Once upon a time`), { temperature: 0 })) {
+  for await (const _token of sequence.evaluate(model.tokenize(`${i} Once upon a time`), sampling)) {
     if (++n >= tokens) break
   }
   return n
