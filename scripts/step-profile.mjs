@@ -70,7 +70,9 @@ context._ctx = new Proxy(native, {
 })
 
 // SAMPLING=server: the options Generation.ts passes for a greedy request (llama.cpp server's defaults)
-const sampling = process.env.SAMPLING === "server" ? { temperature: 0, topK: 40, topP: 0.95, minP: 0.05 } : { temperature: 0 }
+const sampling = process.env.SAMPLING === "server"
+  ? { temperature: 0, topK: 40, topP: 0.95, minP: 0.05 }
+  : { temperature: 0 }
 const sequences = Array.from({ length: k }, () => context.getSequence())
 const run = async (sequence, i) => {
   let n = 0
