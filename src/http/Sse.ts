@@ -2,7 +2,7 @@ import { HttpServerResponse } from "@effect/platform"
 import { Cause, Chunk, Deferred, Effect, Either, Exit, Option, Runtime, type Scope, Stream } from "effect"
 import { Readable } from "node:stream"
 import type { GenerationEvent } from "../domain/Generation.js"
-import { type Feed, feedOf } from "../services/Feed.js"
+import * as Feed from "../services/Feed.js"
 import type { Dialect } from "./Dialect.js"
 import { ShuttingDown } from "./Failures.js"
 import { type ErrorReply, replyForCause, type Where } from "./Reply.js"
@@ -151,10 +151,10 @@ export const answer = <E>(
     const framing = options.framing ?? dataEvents
     const deadline = options.deadline ?? (yield* Deadline)
     const opening = options.opening ?? []
-    const open = feedOf(events)
+    const open = Feed.feedOf(events)
     if (Option.isSome(open)) {
       const feed = yield* open.value
-      yield* first(feed)
+      yield* Feed.first(feed)
       return HttpServerResponse.raw(
         yield* written(feed, frames, dialect, where, { ...options, framing, deadline, opening }),
         { contentType: framing.contentType, headers }
@@ -168,16 +168,6 @@ export const answer = <E>(
     )
   })
 
-/** Waits for a feed's first item or its end; fails with its error when it ended in one before any item. */
-export const first = <A, E>(feed: Feed<A, E>): Effect.Effect<void, E> =>
-  Effect.flatMap(
-    Effect.async<void>((resume) => Effect.sync(feed.wait(() => resume(Effect.void)))),
-    () => {
-      const end = feed.end()
-      return Option.isSome(end) && Option.isSome(end.value) ? Effect.fail(end.value.value) : Effect.void
-    }
-  )
-
 /**
  * A feed's events as the bytes of a response body: each turn of the event loop that finds events
  * waiting renders them into one string, pushed as one write (or held while the socket is full:
@@ -185,7 +175,7 @@ export const first = <A, E>(feed: Feed<A, E>): Effect.Effect<void, E> =>
  * items) or the shutdown's deadline, is followed by the framing's end.
  */
 export const written = <E>(
-  feed: Feed<GenerationEvent, E>,
+  feed: Feed.Feed<GenerationEvent, E>,
   frames: (event: GenerationEvent) => ReadonlyArray<unknown>,
   dialect: Dialect,
   where: Where,
@@ -199,7 +189,6 @@ export const written = <E>(
     const { framing } = options
     const failure = options.failure ?? ((reply: ErrorReply) => [dialect.errorBody(reply)])
     let finished = false
-    let cut = false
     let cancelWait: (() => void) | undefined
     let stopDeadline = (): void => undefined
     const finish = (cause: Cause.Cause<unknown> | undefined) => {
@@ -216,7 +205,6 @@ export const written = <E>(
     }
     const drain = () => {
       while (!finished && cancelWait === undefined) {
-        if (cut) return finish(Cause.fail(new ShuttingDown()))
         const events = feed.take()
         if (events.length > 0) {
           let text = ""
@@ -247,16 +235,14 @@ export const written = <E>(
       }
     })
     // past the shutdown's deadline the body ends like any failure: its error items, then its end
-    const watch = Runtime.runCallback(runtime)(Deferred.await(options.deadline), {
+    stopDeadline = Runtime.runCallback(runtime)(Deferred.await(options.deadline), {
       onExit: (exit) => {
         if (!Exit.isSuccess(exit) || finished) return
-        cut = true
         cancelWait?.()
         cancelWait = undefined
-        drain()
+        finish(Cause.fail(new ShuttingDown()))
       }
     })
-    stopDeadline = () => watch()
     let opening = ""
     for (const item of options.opening) opening += framing.frame(item)
     if (opening.length > 0) body.push(opening)

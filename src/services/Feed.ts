@@ -52,6 +52,17 @@ export const toStream = <A, E>(feed: Feed<A, E>): Stream.Stream<A, E> => {
   return Stream.repeatEffectChunkOption(pull)
 }
 
+/** Waits until `feed` has an item or its end. */
+export const ready = <A, E>(feed: Feed<A, E>): Effect.Effect<void> =>
+  Effect.async<void>((resume) => Effect.sync(feed.wait(() => resume(Effect.void))))
+
+/** Waits for a feed's first item or its end; fails with its error when it ended in one before any item. */
+export const first = <A, E>(feed: Feed<A, E>): Effect.Effect<void, E> =>
+  Effect.flatMap(ready(feed), () => {
+    const end = feed.end()
+    return Option.isSome(end) && Option.isSome(end.value) ? Effect.fail(end.value.value) : Effect.void
+  })
+
 /**
  * Runs `f` on each item of `stream`, in order: read as a feed when it is one (a resumption per
  * turn of the event loop that finds items, not a stream's pull per item), else as a stream.
@@ -69,10 +80,7 @@ export const runForEach = <A, E, E2, R>(
           if (items.length > 0) return Effect.zipRight(Effect.forEach(items, f, { discard: true }), next)
           const end = feed.end()
           if (Option.isSome(end)) return Option.match(end.value, { onNone: () => Effect.void, onSome: Effect.fail })
-          return Effect.zipRight(
-            Effect.async<void>((resume) => Effect.sync(feed.wait(() => resume(Effect.void)))),
-            next
-          )
+          return Effect.zipRight(ready(feed), next)
         })
         return next
       }))

@@ -57,12 +57,18 @@ export const startTiming = (): Timing => {
   return { start: now, loadNs: 0, evalStart: now, first: undefined, done: undefined }
 }
 
+// events arrived now: the first time is the first event's, the last `Done`'s
+const mark = (timing: Timing, done: boolean) => {
+  if (timing.first !== undefined && !done) return
+  const now = process.hrtime.bigint()
+  if (timing.first === undefined) timing.first = now
+  if (done) timing.done = now
+}
+
 /** The events with the times of the first one and of `Done` recorded (once per chunk, not per token). */
 export const timed = <E>(events: Stream.Stream<GenerationEvent, E>, timing: Timing) =>
   Stream.mapChunks(events, (chunk) => {
-    const now = process.hrtime.bigint()
-    if (timing.first === undefined) timing.first = now
-    if (Chunk.some(chunk, (e) => e._tag === "Done")) timing.done = now
+    mark(timing, Chunk.some(chunk, (e) => e._tag === "Done"))
     return chunk
   })
 
@@ -73,11 +79,7 @@ export const timed = <E>(events: Stream.Stream<GenerationEvent, E>, timing: Timi
 export const timedFrames =
   <C>(frames: (event: GenerationEvent) => ReadonlyArray<C>, timing: Timing) =>
   (event: GenerationEvent): ReadonlyArray<C> => {
-    if (timing.first === undefined || event._tag === "Done") {
-      const now = process.hrtime.bigint()
-      if (timing.first === undefined) timing.first = now
-      if (event._tag === "Done") timing.done = now
-    }
+    mark(timing, event._tag === "Done")
     return frames(event)
   }
 
