@@ -99,9 +99,47 @@ describe("StepThreads", () => {
     steps(paused, [6, 6, 90, 6, 6, 8, 8, 8, 8, 8, 8], 0)
     expect(paused.current()).toBe(1)
     // 2 threads: mostly 2 ms, but stalled 40 ms every third step (its median would win, its mean loses)
-    const stalled = StepThreads.make({ candidates: [1, 2], window: 6, exploreEvery: 1000 })
+    // (one window each decides here: `rounds: 1`)
+    const stalled = StepThreads.make({ candidates: [1, 2], window: 6, rounds: 1, exploreEvery: 1000 })
     steps(stalled, [6, 6, 6, 6, 6, 6, 2, 40, 2, 2, 40, 2, 2], 0)
     expect(stalled.current()).toBe(1)
+  })
+
+  it("means too close for a window each to tell apart are measured for more windows, up to `rounds`", () => {
+    // 1 thread: 8 ms a step, steadily; 2 threads: 4 ms, but the first 6 of its steps stall at
+    // 20 ms (a client's burst): its first window alone loses (9.3 ms without the longest), its
+    // steps over several windows win
+    const run = (rounds: number) => {
+      const chooser = StepThreads.make({ candidates: [1, 2], window: 16, rounds, exploreEvery: 10_000 })
+      let now = 0
+      let twos = 0
+      const used: Array<number> = []
+      for (let i = 0; i < 200; i++) {
+        const threads = at(chooser, now)
+        used.push(threads)
+        now += threads === 1 ? 8 : twos++ % 16 < 10 || twos > 16 ? 4 : 20
+      }
+      return used
+    }
+    expect(run(1).slice(-100)).toEqual(Array(100).fill(1))
+    const used = run(4)
+    expect(used.slice(-100)).toEqual(Array(100).fill(2))
+    // more than one window of each was measured, not more than 4
+    const ones = used.filter((t) => t === 1).length
+    expect(ones).toBeGreaterThan(16)
+    expect(ones).toBeLessThanOrEqual(64)
+
+    // a clear difference is decided after one window each, noisy or not
+    const clear = StepThreads.make({ candidates: [1, 2], window: 16, exploreEvery: 10_000 })
+    let now = 0
+    const used2: Array<number> = []
+    for (let i = 0; i < 100; i++) {
+      const threads = at(clear, now)
+      used2.push(threads)
+      now += threads === 1 ? 8 + (i % 3) : 3 + (i % 2)
+    }
+    expect(used2.filter((t) => t === 1).length).toBe(16)
+    expect(used2.slice(32)).toEqual(Array(68).fill(2))
   })
 
   it("a count that lost by far is tried again later than one that lost narrowly", () => {

@@ -15,7 +15,13 @@
  * steps and the one with the shorter mean period is kept. The mean, not the median: a contended
  * count is bimodal (measured: most steps 2 ms, a third 20-100 ms when a compute thread was
  * preempted), and the stalls are what it costs. The longest period of a window is left out (a
- * client's pause). Then the other count is tried again, since the load changes (another transport,
+ * client's pause). Where the two means are closer than twice their standard error, a window of
+ * each says little (traced, bench-25m over SSE at K=4 with the local build: 2-thread steps took
+ * 6.1 ms a period on average against 8.4 for 1 thread, yet their stalls let 1 thread win a window
+ * of 16 now and then and keep the steps for up to 127 in a row: 40% of one run's steps ran on it,
+ * 6% of another's), so both are measured for another window,
+ * up to `rounds` windows each: a clear difference is decided after one, a close one costs little
+ * while it is measured. Then the other count is tried again, since the load changes (another transport,
  * another client): after `exploreEvery` steps, times how much slower it was (at most 16), so that
  * trying a bad count costs about window / exploreEvery of the time, and at once when the kept
  * count's last window is half as slow again as when it was chosen (a client that streams after one
@@ -35,18 +41,30 @@ export interface StepThreadsOptions {
   /** the counts to choose from, the first tried first */
   readonly candidates: readonly [number, number]
   readonly window?: number
+  /** the most windows each count is measured for when their means are too close to tell apart */
+  readonly rounds?: number
   readonly exploreEvery?: number
   readonly maxPeriodMs?: number
 }
 
 // the mean without the longest one
-const score = (periods: ReadonlyArray<number>): number =>
-  periods.length < 2
-    ? periods[0] ?? 0
-    : (periods.reduce((a, b) => a + b, 0) - Math.max(...periods)) / (periods.length - 1)
+const score = (periods: ReadonlyArray<number>): number => measure(periods).mean
+
+// the mean without the longest one, and its standard error (0 below 3 periods: too few to tell
+// their spread, the means decide)
+const measure = (periods: ReadonlyArray<number>): { readonly mean: number; readonly error: number } => {
+  if (periods.length < 2) return { mean: periods[0] ?? 0, error: 0 }
+  const longest = periods.indexOf(Math.max(...periods))
+  const kept = periods.filter((_, i) => i !== longest)
+  const mean = kept.reduce((a, b) => a + b, 0) / kept.length
+  if (kept.length < 2) return { mean, error: 0 }
+  const variance = kept.reduce((sum, p) => sum + (p - mean) ** 2, 0) / (kept.length - 1)
+  return { mean, error: Math.sqrt(variance / kept.length) }
+}
 
 export const make = (options: StepThreadsOptions): StepThreads => {
   const window = options.window ?? 16
+  const rounds = options.rounds ?? 4
   const exploreEvery = options.exploreEvery ?? 256
   const maxPeriodMs = options.maxPeriodMs ?? 2_000
   const periods: [Array<number>, Array<number>] = [[], []]
@@ -58,8 +76,9 @@ export const make = (options: StepThreadsOptions): StepThreads => {
   // steps since the last exploration ended, and how many until the next
   let since = 0
   let until = exploreEvery
-  // the arm being measured, until its window is full
+  // the arm being measured, until it has `target` periods
   let exploring: 0 | 1 | undefined = 0
+  let target = window
 
   const settle = (period: number) => {
     const arm = pending
@@ -67,16 +86,24 @@ export const make = (options: StepThreadsOptions): StepThreads => {
     if (arm === undefined || !(period >= 0) || period > maxPeriodMs) return
     const ring = periods[arm]
     ring.push(period)
-    if (ring.length > window) ring.shift()
+    if (ring.length > (exploring === undefined ? window : target)) ring.shift()
   }
   const choose = (): 0 | 1 => {
     if (exploring !== undefined) {
-      if (periods[exploring].length < window) return exploring
+      if (periods[exploring].length < target) return exploring
       // its window is full: the other one next, if it has not been measured yet
       const other = exploring === 0 ? 1 : 0
-      if (periods[other].length < window) return (exploring = other)
+      if (periods[other].length < target) return (exploring = other)
+      const [a, b] = [measure(periods[0]), measure(periods[1])]
+      if (Math.abs(a.mean - b.mean) < 2 * Math.hypot(a.error, b.error) && target < rounds * window) {
+        // too close to tell: another window of each
+        target += window
+        return exploring
+      }
       exploring = undefined
-      const [fewer, more] = [score(periods[0]), score(periods[1])]
+      target = window
+      for (const ring of periods) ring.splice(0, ring.length - window)
+      const [fewer, more] = [a.mean, b.mean]
       best = fewer <= more ? 0 : 1
       chosen = Math.min(fewer, more)
       const slower = best === 0 ? more / Math.max(fewer, 1e-3) : fewer / Math.max(more, 1e-3)
