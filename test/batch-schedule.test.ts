@@ -144,7 +144,9 @@ describe("BatchSchedule on node-llama-cpp's context: the threads of a step", () 
   }
 
   it("each size of step measures fewer threads and the context's, apart from the others", async () => {
-    const schedule = BatchSchedule.make({ maxWaitMs: 50, fewerThreads: 1 })
+    // windows by their count alone: on a loaded machine this binary's 2-thread steps are long
+    // enough that 4 of them fill a window by its time
+    const schedule = BatchSchedule.make({ maxWaitMs: 50, fewerThreads: 1, windowMs: Infinity })
     const context = await model.createContext({
       sequences: 2,
       contextSize: 256,

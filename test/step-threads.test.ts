@@ -142,6 +142,18 @@ describe("StepThreads", () => {
     expect(used2.slice(32)).toEqual(Array(68).fill(2))
   })
 
+  it("a window of long steps is full once it holds windowMs of them, and at least 4", () => {
+    // bench-1b's steps of 4 sequences: ~170 ms on 1 thread, ~90 on 2 (a little noise)
+    const chooser = StepThreads.make({ candidates: [1, 2], window: 16, windowMs: 250, exploreEvery: 10_000 })
+    const { used } = drive(chooser, 40, { 1: 170, 2: 90 })
+    // 1 thread: 2 steps make 250 ms but a window holds at least 4; 2 threads: 4 steps (360 ms)
+    expect(used.slice(0, 8)).toEqual([1, 1, 1, 1, 2, 2, 2, 2])
+    expect(used.slice(8)).toEqual(Array(32).fill(2))
+    // short steps still fill a window by its count
+    const short = StepThreads.make({ candidates: [1, 2], window: 16, windowMs: 250, exploreEvery: 10_000 })
+    expect(drive(short, 40, { 1: 8, 2: 4 }).used.slice(0, 32)).toEqual([...Array(16).fill(1), ...Array(16).fill(2)])
+  })
+
   it("a count that lost by far is tried again later than one that lost narrowly", () => {
     const explored = (cost: Record<number, number>) => {
       const lone = StepThreads.make({ candidates: [1, 2], window: 4, exploreEvery: 20 })

@@ -91,6 +91,8 @@ export const make = (options: {
   readonly fewerThreads?: number
   /** the cores llama.cpp computes on: a decode on as many threads waits for the main thread's queued work */
   readonly cores?: number
+  /** a measuring window of long steps is full once they add up to this many ms (StepThreads) */
+  readonly windowMs?: number
 }): BatchSchedule => {
   // the sequences of the last step that have not asked again
   const expected = new Set<number>()
@@ -114,7 +116,10 @@ export const make = (options: {
     if (chooser === undefined) {
       // a prompt tries the context's threads first: more threads are what long prompts usually
       // want, and its first requests' time to first token waits on it
-      chooser = StepThreads.make({ candidates: kind === PROMPT ? [more, fewer] : [fewer, more] })
+      chooser = StepThreads.make({
+        candidates: kind === PROMPT ? [more, fewer] : [fewer, more],
+        ...(options.windowMs !== undefined ? { windowMs: options.windowMs } : {})
+      })
       choosers.set(kind, chooser)
     }
     return chooser

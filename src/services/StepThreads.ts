@@ -21,8 +21,12 @@
  * of 16 now and then and keep the steps for up to 127 in a row: 40% of one run's steps ran on it,
  * 6% of another's), so both are measured for another window,
  * up to `rounds` windows each: a clear difference is decided after one, a close one costs little
- * while it is measured. Then the other count is tried again, since the load changes (another transport,
- * another client): after `exploreEvery` steps, times how much slower it was (at most 16), so that
+ * while it is measured. A window of long steps is full once it holds `windowMs` of them (and at
+ * least 4): on bench-1b a step of 4 sequences takes ~90 ms on 2 threads and ~170 on 1, so 16 of
+ * them on the wrong count cost a short run more than a second (llama-batched-bench's steps at
+ * the same commit; the bench's first streamed K=4 cell, where that size's first measure falls,
+ * was 0.84 of llama-server, the JSON cell after it 0.97). Then the other count is tried again,
+ * since the load changes (another transport, another client): after `exploreEvery` steps, times how much slower it was (at most 16), so that
  * trying a bad count costs about window / exploreEvery of the time, and at once when the kept
  * count's last window is half as slow again as when it was chosen (a client that streams after one
  * that did not: measured, bench-25m's 2-thread steps went from 1.5 to 10 ms). A period longer than
@@ -41,6 +45,8 @@ export interface StepThreadsOptions {
   /** the counts to choose from, the first tried first */
   readonly candidates: readonly [number, number]
   readonly window?: number
+  /** a window is also full once its periods add up to this many ms (at least MIN_WINDOW of them) */
+  readonly windowMs?: number
   /** the most windows each count is measured for when their means are too close to tell apart */
   readonly rounds?: number
   readonly exploreEvery?: number
@@ -62,9 +68,13 @@ const measure = (periods: ReadonlyArray<number>): { readonly mean: number; reado
   return { mean, error: Math.sqrt(variance / kept.length) }
 }
 
+// the fewest periods a window of long steps holds
+const MIN_WINDOW = 4
+
 export const make = (options: StepThreadsOptions): StepThreads => {
   const window = options.window ?? 16
   const rounds = options.rounds ?? 4
+  const windowMs = options.windowMs ?? 250
   const exploreEvery = options.exploreEvery ?? 256
   const maxPeriodMs = options.maxPeriodMs ?? 2_000
   const periods: [Array<number>, Array<number>] = [[], []]
@@ -79,6 +89,13 @@ export const make = (options: StepThreadsOptions): StepThreads => {
   // the arm being measured, until it has `target` periods
   let exploring: 0 | 1 | undefined = 0
   let target = window
+  // whether an arm has been measured for the windows asked of it: by their count, or by their time
+  const full = (arm: 0 | 1) => {
+    const ring = periods[arm]
+    if (ring.length >= target) return true
+    const windows = target / window
+    return ring.length >= MIN_WINDOW * windows && ring.reduce((a, b) => a + b, 0) >= windowMs * windows
+  }
 
   const settle = (period: number) => {
     const arm = pending
@@ -90,10 +107,10 @@ export const make = (options: StepThreadsOptions): StepThreads => {
   }
   const choose = (): 0 | 1 => {
     if (exploring !== undefined) {
-      if (periods[exploring].length < target) return exploring
+      if (!full(exploring)) return exploring
       // its window is full: the other one next, if it has not been measured yet
       const other = exploring === 0 ? 1 : 0
-      if (periods[other].length < target) return (exploring = other)
+      if (!full(other)) return (exploring = other)
       const [a, b] = [measure(periods[0]), measure(periods[1])]
       if (Math.abs(a.mean - b.mean) < 2 * Math.hypot(a.error, b.error) && target < rounds * window) {
         // too close to tell: another window of each
