@@ -19,15 +19,14 @@
  * each says little (traced, bench-25m over SSE at K=4 with the local build: 2-thread steps took
  * 6.1 ms a period on average against 8.4 for 1 thread, yet their stalls let 1 thread win a window
  * of 16 now and then and keep the steps for up to 127 in a row: 40% of one run's steps ran on it,
- * 6% of another's), so both are measured for another window,
- * up to `rounds` windows each: a clear difference is decided after one, a close one costs little
+ * 6% of another's), so both are measured for another window, up to `rounds` windows each: a clear difference is decided after one, a close one costs little
  * while it is measured. A window of long steps is full once it holds `windowMs` of them (and at
  * least 4): on bench-1b a step of 4 sequences takes ~90 ms on 2 threads and ~170 on 1, so 16 of
  * them on the wrong count cost a short run more than a second (llama-batched-bench's steps at
  * the same commit; the bench's first streamed K=4 cell, where that size's first measure falls,
  * was 0.84 of llama-server, the JSON cell after it 0.97). Then the other count is tried again,
- * since the load changes (another transport, another client): after `exploreEvery` steps, times how much slower it was (at most 16), so that
- * trying a bad count costs about window / exploreEvery of the time, and at once when the kept
+ * since the load changes (another transport, another client): after `exploreEvery` steps, times
+ * how much slower it was (at most 16), so that trying a bad count costs about window / exploreEvery of the time, and at once when the kept
  * count's last window is half as slow again as when it was chosen (a client that streams after one
  * that did not: measured, bench-25m's 2-thread steps went from 1.5 to 10 ms). A period longer than
  * `maxPeriodMs` is not counted (the sequence waited: for a client, a new request).
@@ -53,19 +52,25 @@ export interface StepThreadsOptions {
   readonly maxPeriodMs?: number
 }
 
+// the periods without the longest one
+const withoutLongest = (periods: ReadonlyArray<number>): ReadonlyArray<number> => {
+  const longest = periods.indexOf(Math.max(...periods))
+  return periods.filter((_, i) => i !== longest)
+}
+const mean = (periods: ReadonlyArray<number>): number => periods.reduce((a, b) => a + b, 0) / periods.length
+
 // the mean without the longest one
-const score = (periods: ReadonlyArray<number>): number => measure(periods).mean
+const score = (periods: ReadonlyArray<number>): number =>
+  periods.length < 2 ? periods[0] ?? 0 : mean(withoutLongest(periods))
 
 // the mean without the longest one, and its standard error (0 below 3 periods: too few to tell
 // their spread, the means decide)
 const measure = (periods: ReadonlyArray<number>): { readonly mean: number; readonly error: number } => {
-  if (periods.length < 2) return { mean: periods[0] ?? 0, error: 0 }
-  const longest = periods.indexOf(Math.max(...periods))
-  const kept = periods.filter((_, i) => i !== longest)
-  const mean = kept.reduce((a, b) => a + b, 0) / kept.length
-  if (kept.length < 2) return { mean, error: 0 }
-  const variance = kept.reduce((sum, p) => sum + (p - mean) ** 2, 0) / (kept.length - 1)
-  return { mean, error: Math.sqrt(variance / kept.length) }
+  const m = score(periods)
+  if (periods.length < 3) return { mean: m, error: 0 }
+  const kept = withoutLongest(periods)
+  const variance = kept.reduce((sum, p) => sum + (p - m) ** 2, 0) / (kept.length - 1)
+  return { mean: m, error: Math.sqrt(variance / kept.length) }
 }
 
 // the fewest periods a window of long steps holds
