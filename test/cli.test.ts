@@ -115,9 +115,17 @@ describe("shimmy CLI", () => {
     if (backend?.[1] === "cpu") expect(backend[2]).toContain("no usable CUDA, Vulkan or Metal device")
     else expect(backend?.[1]).toMatch(/^(cuda|vulkan|metal)$/)
     expect(stdout).toContain(`${SHARED_MODELS} (5 models)`)
-    // libuv's pool has one thread (src/cli/ThreadPool.ts) unless UV_THREADPOOL_SIZE says otherwise
+    // libuv's pool has one thread (bin/shimmy.js) unless UV_THREADPOOL_SIZE says otherwise
     expect(stdout).toMatch(/^thread pool\s+1 \(UV_THREADPOOL_SIZE/m)
-    expect(shimmy(["diag"], { UV_THREADPOOL_SIZE: "3" }).stdout).toMatch(/^thread pool\s+3 \(/m)
+    expect(stdout).not.toMatch(/^warning\s/m)
+    // more than one, under an OpenMP build decoding on 2 threads, is warned about
+    const three = shimmy(["diag"], { UV_THREADPOOL_SIZE: "3", SHIMMY_THREADS: "2" }).stdout
+    expect(three).toMatch(/^thread pool\s+3 \(/m)
+    if (/^llama\.cpp\s.*OpenMP/m.test(three)) {
+      expect(three).toMatch(/^warning\s+libuv's thread pool has 3 threads .*UV_THREADPOOL_SIZE=1/m)
+    } else {
+      expect(three).not.toMatch(/^warning\s/m)
+    }
   })
 
   it("runs the llama.cpp build SHIMMY_BUILD chooses", async () => {

@@ -1,7 +1,8 @@
+import { Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { chooseBuild, findLocalBuild } from "../src/services/LlamaRuntime.js"
+import { chooseBuild, findLocalBuild, poolThreads, poolWarning } from "../src/services/LlamaRuntime.js"
 import { freshDir } from "./support/env.js"
 
 const LOCAL = "/x/localBuilds/linux-x64-abc"
@@ -114,5 +115,34 @@ describe("findLocalBuild", () => {
     const found = await findLocalBuild()
     const own = path.resolve("node_modules/node-llama-cpp/llama")
     expect(found).toBe(await findLocalBuild(own))
+  })
+})
+
+describe("poolThreads (UV_THREADPOOL_SIZE as libuv reads it)", () => {
+  it("is 4 unset, the leading integer when set, 1 for 0 or none, at most 1024", () => {
+    expect(poolThreads(undefined)).toBe(4)
+    expect(poolThreads("1")).toBe(1)
+    expect(poolThreads("3")).toBe(3)
+    expect(poolThreads(" 8")).toBe(8)
+    expect(poolThreads("6 threads")).toBe(6)
+    expect(poolThreads("0")).toBe(1)
+    expect(poolThreads("")).toBe(1)
+    expect(poolThreads("many")).toBe(1)
+    expect(poolThreads("5000")).toBe(1024)
+    expect(poolThreads("-2")).toBe(1024)
+  })
+})
+
+describe("poolWarning", () => {
+  it("warns only for a pool of several threads under an OpenMP build decoding on several threads", () => {
+    const warning = poolWarning(4, true, 2)
+    expect(Option.isSome(warning)).toBe(true)
+    expect(Option.getOrThrow(warning)).toContain("has 4 threads")
+    expect(Option.getOrThrow(warning)).toContain("UV_THREADPOOL_SIZE=1")
+    expect(Option.isNone(poolWarning(1, true, 2))).toBe(true)
+    // the prebuilt binary starts its threads for each decode: no teams to fight
+    expect(Option.isNone(poolWarning(4, false, 2))).toBe(true)
+    // one thread a decode starts no OpenMP team
+    expect(Option.isNone(poolWarning(4, true, 1))).toBe(true)
   })
 })

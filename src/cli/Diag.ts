@@ -3,7 +3,14 @@ import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import { formatBytes } from "../Format.js"
-import { backendOf, LlamaRuntime, loadNodeLlamaCpp, usesOpenMp } from "../services/LlamaRuntime.js"
+import {
+  backendOf,
+  LlamaRuntime,
+  loadNodeLlamaCpp,
+  poolThreads,
+  poolWarning,
+  usesOpenMp
+} from "../services/LlamaRuntime.js"
 import { ModelRegistry } from "../services/ModelRegistry.js"
 import { ShimmyConfig } from "../services/ShimmyConfig.js"
 import { VERSION } from "../Version.js"
@@ -32,6 +39,7 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
     const { getLlamaGpuTypes } = yield* loadNodeLlamaCpp
     const gpus = yield* Effect.promise(() => getLlamaGpuTypes("supported"))
     const backend = backendOf(llama, config.gpu, config.threads)
+    const pool = poolThreads(process.env.UV_THREADPOOL_SIZE)
     const lines = [
       `shimmy        ${VERSION}`,
       `node          ${process.version}`,
@@ -44,9 +52,11 @@ export const diagCommand = Command.make("diag", { modelDirs, threads }, () =>
           ? `, a step ${backend.loneThreads} or ${backend.threads}, whichever measures faster for its size`
           : ""
       } (SHIMMY_THREADS=${config.threads}${usesOpenMp(llama) ? ", OpenMP build" : ", prebuilt without OpenMP"})`,
-      `thread pool   ${
-        process.env.UV_THREADPOOL_SIZE ?? "4"
-      } (UV_THREADPOOL_SIZE: libuv's threads, which run node-llama-cpp's decodes and samplings)`,
+      `thread pool   ${pool} (UV_THREADPOOL_SIZE: libuv's threads, which run node-llama-cpp's decodes and samplings)`,
+      ...Option.match(poolWarning(pool, backend.openmp, backend.threads), {
+        onNone: () => [],
+        onSome: (warning) => [`warning       ${warning}`]
+      }),
       `parallel      ${config.parallel} sequences per model, context ${config.contextSize} tokens each`,
       `llama.cpp     ${llama.llamaCppRelease.release} (${backend.build} build${
         backend.openmp ? ", OpenMP" : ""

@@ -31,6 +31,35 @@ export const loadedNodeLlamaCpp = (): typeof NodeLlamaCpp => {
 export const usesOpenMp = (llama: Llama): boolean => /OPENMP = 1/.test(llama.systemInfo)
 
 /**
+ * The threads of libuv's pool as libuv sizes it from UV_THREADPOOL_SIZE when the pool is first
+ * used: 4 when unset, else its leading integer (`atoi`), 0 (or none) meaning 1, at most 1024.
+ */
+export const poolThreads = (setting: string | undefined): number => {
+  if (setting === undefined) return 4
+  const n = Number.parseInt(setting, 10)
+  if (Number.isNaN(n) || n === 0) return 1
+  // a negative count wraps around as libuv's unsigned one, so it is the most too
+  return n < 0 || n > 1024 ? 1024 : n
+}
+
+/**
+ * What to say when libuv's pool has more than one thread and decodes run on several OpenMP
+ * threads. node-llama-cpp runs each decode on whichever pool thread is free, and every thread that
+ * starts an OpenMP region leads a team of its own: the team that decoded last spins on while the
+ * next decode's team is woken, so the two fight for the cores. Measured on 2 cores (BENCHMARKS.md,
+ * eleventh run): a pool of 4 made 20-27% fewer tokens/s than a pool of 1. `bin/shimmy.js` sets the
+ * pool to 1; a program that runs Shimmy's layers in its own process has to set it before Node starts.
+ */
+export const poolWarning = (pool: number, openmp: boolean, threads: number): Option.Option<string> =>
+  pool > 1 && openmp && threads > 1
+    ? Option.some(
+      `libuv's thread pool has ${pool} threads (UV_THREADPOOL_SIZE): with the OpenMP build each of them ` +
+        "that runs a decode leads its own OpenMP team, and the teams' spinning threads slow each other " +
+        "down; set UV_THREADPOOL_SIZE=1 before Node starts (bin/shimmy.js does)"
+    )
+    : Option.none()
+
+/**
  * The threads a context decodes with: a step that carries more than one token (sequences decoding
  * together, a prompt) uses `batch`; a step of one token (a sequence generating alone) uses `lone`.
  *
@@ -286,6 +315,12 @@ export class LlamaRuntime extends Context.Tag("shimmy/LlamaRuntime")<LlamaRuntim
       yield* Effect.logDebug(
         `llama.cpp: the ${llama.buildType === "localBuild" ? "local" : "prebuilt"} build (${buildReason})`
       )
+      const pool = poolWarning(
+        poolThreads(process.env.UV_THREADPOOL_SIZE),
+        usesOpenMp(llama),
+        stepThreadsFor(llama, config.threads).batch
+      )
+      if (Option.isSome(pool)) yield* Effect.logWarning(pool.value)
       return llama
     }).pipe(Effect.withSpan("LlamaRuntime.load"))
     // this scope closes after everything that used the binding (the engine, embeddings)
