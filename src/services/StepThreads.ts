@@ -19,14 +19,15 @@
  * each says little (traced, bench-25m over SSE at K=4 with the local build: 2-thread steps took
  * 6.1 ms a period on average against 8.4 for 1 thread, yet their stalls let 1 thread win a window
  * of 16 now and then and keep the steps for up to 127 in a row: 40% of one run's steps ran on it,
- * 6% of another's), so both are measured for another window, up to `rounds` windows each: a clear difference is decided after one, a close one costs little
- * while it is measured. A window of long steps is full once it holds `windowMs` of them (and at
- * least 4): on bench-1b a step of 4 sequences takes ~90 ms on 2 threads and ~170 on 1, so 16 of
- * them on the wrong count cost a short run more than a second (llama-batched-bench's steps at
- * the same commit; the bench's first streamed K=4 cell, where that size's first measure falls,
- * was 0.84 of llama-server, the JSON cell after it 0.97). Then the other count is tried again,
- * since the load changes (another transport, another client): after `exploreEvery` steps, times
- * how much slower it was (at most 16), so that trying a bad count costs about window / exploreEvery of the time, and at once when the kept
+ * 6% of another's), so both are measured for another window, up to `rounds` windows each: a clear
+ * difference is decided after one, a close one costs little while it is measured. A window of long
+ * steps is full once it holds `windowMs` of them (and at least 4): on bench-1b a step of 4
+ * sequences takes ~90 ms on 2 threads and ~170 on 1, so 16 of them on the wrong count cost a short
+ * run more than a second (llama-batched-bench's steps at the same commit; the bench's first
+ * streamed K=4 cell, where that size's first measure falls, was 0.84 of llama-server, the JSON cell
+ * after it 0.97). Then the other count is tried again, since the load changes (another transport,
+ * another client): after `exploreEvery` steps, times how much slower it was (at most 16), so that
+ * trying a bad count costs about window / exploreEvery of the time, and at once when the kept
  * count's last window is half as slow again as when it was chosen (a client that streams after one
  * that did not: measured, bench-25m's 2-thread steps went from 1.5 to 10 ms). A period longer than
  * `maxPeriodMs` is not counted (the sequence waited: for a client, a new request).
@@ -66,9 +67,9 @@ const score = (periods: ReadonlyArray<number>): number =>
 // the mean without the longest one, and its standard error (0 below 3 periods: too few to tell
 // their spread, the means decide)
 const measure = (periods: ReadonlyArray<number>): { readonly mean: number; readonly error: number } => {
-  const m = score(periods)
-  if (periods.length < 3) return { mean: m, error: 0 }
+  if (periods.length < 3) return { mean: score(periods), error: 0 }
   const kept = withoutLongest(periods)
+  const m = mean(kept)
   const variance = kept.reduce((sum, p) => sum + (p - m) ** 2, 0) / (kept.length - 1)
   return { mean: m, error: Math.sqrt(variance / kept.length) }
 }
@@ -91,14 +92,13 @@ export const make = (options: StepThreadsOptions): StepThreads => {
   // steps since the last exploration ended, and how many until the next
   let since = 0
   let until = exploreEvery
-  // the arm being measured, until it has `target` periods
+  // the arm being measured, for `windows` windows
   let exploring: 0 | 1 | undefined = 0
-  let target = window
+  let windows = 1
   // whether an arm has been measured for the windows asked of it: by their count, or by their time
   const full = (arm: 0 | 1) => {
     const ring = periods[arm]
-    if (ring.length >= target) return true
-    const windows = target / window
+    if (ring.length >= windows * window) return true
     return ring.length >= MIN_WINDOW * windows && ring.reduce((a, b) => a + b, 0) >= windowMs * windows
   }
 
@@ -108,7 +108,7 @@ export const make = (options: StepThreadsOptions): StepThreads => {
     if (arm === undefined || !(period >= 0) || period > maxPeriodMs) return
     const ring = periods[arm]
     ring.push(period)
-    if (ring.length > (exploring === undefined ? window : target)) ring.shift()
+    if (ring.length > (exploring === undefined ? 1 : windows) * window) ring.shift()
   }
   const choose = (): 0 | 1 => {
     if (exploring !== undefined) {
@@ -117,13 +117,13 @@ export const make = (options: StepThreadsOptions): StepThreads => {
       const other = exploring === 0 ? 1 : 0
       if (!full(other)) return (exploring = other)
       const [a, b] = [measure(periods[0]), measure(periods[1])]
-      if (Math.abs(a.mean - b.mean) < 2 * Math.hypot(a.error, b.error) && target < rounds * window) {
+      if (Math.abs(a.mean - b.mean) < 2 * Math.hypot(a.error, b.error) && windows < rounds) {
         // too close to tell: another window of each
-        target += window
+        windows++
         return exploring
       }
       exploring = undefined
-      target = window
+      windows = 1
       for (const ring of periods) ring.splice(0, ring.length - window)
       const [fewer, more] = [a.mean, b.mean]
       best = fewer <= more ? 0 : 1
