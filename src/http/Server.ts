@@ -9,6 +9,7 @@ import { replyFor } from "./Reply.js"
 import { mainTable, ollamaTable, type RouteTable } from "./Routes.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { Deadline, Draining } from "./Shutdown.js"
+import { StreamInterval } from "./Sse.js"
 
 /** A listener's whole HTTP application: the guard (CORS, API key, body limit, shutdown), then its routes. */
 export const appOf = (table: RouteTable) => guarded(table.router, table)
@@ -172,7 +173,8 @@ export const serve = (options: ListenOptions, table: RouteTable = mainTable) =>
     yield* server.serve(
       Effect.zipRight(track, app).pipe(
         Effect.provideService(Draining, draining),
-        Effect.provideService(Deadline, deadline)
+        Effect.provideService(Deadline, deadline),
+        Effect.provideService(StreamInterval, config.streamInterval ?? Duration.zero)
       )
     )
     // added last, so it runs first: before the request handlers are detached and the set is cleared

@@ -28,6 +28,13 @@ export const serverSettings = {
   ),
   shutdownTimeout: Config.duration("SHIMMY_SHUTDOWN_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   bodyTimeout: Config.duration("SHIMMY_BODY_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  streamInterval: Config.duration("SHIMMY_STREAM_INTERVAL").pipe(
+    Config.validate({
+      message: "SHIMMY_STREAM_INTERVAL must be at most 10 seconds (a few tens of millis is the useful range)",
+      validation: (interval) => Duration.lessThanOrEqualTo(interval, Duration.seconds(10))
+    }),
+    Config.withDefault(Duration.zero)
+  ),
   anthropicModel: Config.option(Config.string("SHIMMY_ANTHROPIC_MODEL"))
 }
 
@@ -42,6 +49,11 @@ export interface ServerConfigShape {
   readonly shutdownTimeout: Duration.Duration
   /** how long a request body may take to arrive; past it, 408 (a never-ending body holds nothing) */
   readonly bodyTimeout: Duration.Duration
+  /**
+   * the shortest time between two writes of a streamed reply (SSE, NDJSON): a fast model's tokens
+   * go out a few at a time, each still its own event; zero: every token as it comes
+   */
+  readonly streamInterval?: Duration.Duration | undefined
   /**
    * the model that serves Anthropic requests for `claude-*` models Shimmy does not have (Claude
    * Code asks for those); unset: the only usable model, if there is just one

@@ -1,5 +1,18 @@
 import { HttpServerResponse } from "@effect/platform"
-import { Cause, Chunk, Deferred, Effect, Either, Exit, Option, Runtime, type Scope, Stream } from "effect"
+import {
+  Cause,
+  Chunk,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Option,
+  Runtime,
+  type Scope,
+  Stream
+} from "effect"
 import { Readable } from "node:stream"
 import type { GenerationEvent } from "../domain/Generation.js"
 import * as Feed from "../services/Feed.js"
@@ -90,6 +103,18 @@ export const started = <A, E>(stream: Stream.Stream<A, E>): Effect.Effect<Stream
     })
   })
 
+/**
+ * The shortest time between two writes of one streamed reply (`SHIMMY_STREAM_INTERVAL`): events
+ * that arrive sooner are held and go out together with the next one, each still its own event. A
+ * fast model's tokens then cost the server one socket write (and the client one wake-up) per
+ * interval instead of per token; an event that is held waits at most twice the interval. The
+ * first event and the end are never held. `Server.serve` provides the configured one; zero (the
+ * default here) writes each turn's events at once.
+ */
+export class StreamInterval extends Context.Reference<StreamInterval>()("shimmy/http/StreamInterval", {
+  defaultValue: (): Duration.Duration => Duration.zero
+}) {}
+
 /** How a stream is written: its framing, and the items that tell a failure after it began. */
 export interface Options {
   readonly framing?: Framing
@@ -155,8 +180,9 @@ export const answer = <E>(
     if (Option.isSome(open)) {
       const feed = yield* open.value
       yield* Feed.first(feed)
+      const interval = Duration.toMillis(yield* StreamInterval)
       return HttpServerResponse.raw(
-        yield* written(feed, frames, dialect, where, { ...options, framing, deadline, opening }),
+        yield* written(feed, frames, dialect, where, { ...options, framing, deadline, opening, interval }),
         { contentType: framing.contentType, headers }
       )
     }
@@ -171,8 +197,10 @@ export const answer = <E>(
 /**
  * A feed's events as the bytes of a response body: each turn of the event loop that finds events
  * waiting renders them into one string, pushed as one write (or held while the socket is full:
- * the feed's bound then holds the generation back). Its end, a failure (the dialect's error
- * items) or the shutdown's deadline, is followed by the framing's end.
+ * the feed's bound then holds the generation back). Writes are at least `interval` ms apart
+ * (`StreamInterval`): what comes sooner waits for the next event, or for a timer at twice the
+ * interval when none comes. Its end, a failure (the dialect's error items) or the shutdown's
+ * deadline, is followed by the framing's end.
  */
 export const written = <E>(
   feed: Feed.Feed<GenerationEvent, E>,
@@ -183,6 +211,8 @@ export const written = <E>(
     readonly framing: Framing
     readonly deadline: Deferred.Deferred<void>
     readonly opening: ReadonlyArray<unknown>
+    /** ms between two writes; 0: each turn's events at once */
+    readonly interval?: number
   }
 ): Effect.Effect<Readable> =>
   Effect.map(Effect.runtime<never>(), (runtime) => {
@@ -191,10 +221,32 @@ export const written = <E>(
     let finished = false
     let cancelWait: (() => void) | undefined
     let stopDeadline = (): void => undefined
+    const interval = options.interval ?? 0
+    // rendered events not yet written, when the last write was, and the timer that bounds the wait
+    let held = ""
+    let lastWrite = -Infinity
+    let heldTimer: ReturnType<typeof setTimeout> | undefined
+    const write = (text: string): boolean => {
+      held = ""
+      lastWrite = performance.now()
+      if (heldTimer !== undefined) {
+        clearTimeout(heldTimer)
+        heldTimer = undefined
+      }
+      return body.push(text)
+    }
+    // no timer per event: held events are written by the next event's turn, which (when the model
+    // is fast) comes before the decode after it; the timer is only for a model that pauses
+    const writeHeld = () => {
+      heldTimer = undefined
+      if (!finished && held.length > 0) write(held)
+    }
     const finish = (cause: Cause.Cause<unknown> | undefined) => {
       finished = true
       stopDeadline()
-      let text = ""
+      let text = held
+      held = ""
+      if (heldTimer !== undefined) clearTimeout(heldTimer)
       if (cause !== undefined) {
         const reply = Runtime.runSync(runtime)(replyForCause(cause, where))
         if (Option.isSome(reply)) { for (const item of failure(reply.value)) text += framing.frame(item) }
@@ -207,14 +259,21 @@ export const written = <E>(
       while (!finished && cancelWait === undefined) {
         const events = feed.take()
         if (events.length > 0) {
-          let text = ""
+          let text = held
           try {
             for (const event of events) for (const item of frames(event)) text += framing.frame(item)
           } catch (defect) {
             return finish(Cause.die(defect))
           }
+          if (text.length === 0) continue
+          const since = performance.now() - lastWrite
+          if (since < interval) {
+            held = text
+            heldTimer ??= setTimeout(writeHeld, 2 * interval - since)
+            continue
+          }
           // a full body is read again when the socket has room
-          if (text.length > 0 && !body.push(text)) return
+          if (!write(text)) return
           continue
         }
         const end = feed.end()
@@ -229,6 +288,7 @@ export const written = <E>(
       read: drain,
       destroy: (error, callback) => {
         finished = true
+        if (heldTimer !== undefined) clearTimeout(heldTimer)
         cancelWait?.()
         stopDeadline()
         callback(error)

@@ -82,13 +82,19 @@ describe("SSE rendering of /api/generate", () => {
 // a fiber per event. Its feed is `aheadFeed` over the events, as the engine's is over its tokens.
 const where = { method: "POST", path: "/api/generate" }
 
-const eventsOf = (events: ReadonlyArray<GenerationEvent>, end?: { readonly throws: unknown }) => {
+const eventsOf = (
+  events: ReadonlyArray<GenerationEvent>,
+  end?: { readonly throws: unknown },
+  // ms before the i-th event; none: the next turn of the event loop
+  pause: (i: number) => number | undefined = () => undefined
+) => {
   let asked = 0
   const iterable: AsyncIterable<GenerationEvent> = {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
         const i = asked++
-        await new Promise((resolve) => setImmediate(resolve))
+        const ms = pause(i)
+        await new Promise((resolve) => ms === undefined ? setImmediate(resolve) : setTimeout(resolve, ms))
         if (i < events.length) return { done: false, value: events[i]! }
         if (end !== undefined) throw end.throws
         return { done: true, value: undefined }
@@ -111,15 +117,37 @@ const readAll = (body: Readable) =>
 
 const writtenOf = (
   events: ReadonlyArray<GenerationEvent>,
-  options: { readonly end?: { readonly throws: unknown }; readonly deadline?: Deferred.Deferred<void> } = {}
+  options: {
+    readonly end?: { readonly throws: unknown }
+    readonly deadline?: Deferred.Deferred<void>
+    readonly interval?: number
+    readonly pause?: (i: number) => number | undefined
+  } = {}
 ) =>
   Effect.gen(function*() {
-    const feed = yield* aheadFeed(eventsOf(events, options.end).iterable, { capacity: 16, failure: failed })
+    const feed = yield* aheadFeed(eventsOf(events, options.end, options.pause).iterable, {
+      capacity: 16,
+      failure: failed
+    })
     return yield* Sse.written(feed, Render.chunks, Render.dialect, where, {
       framing: Sse.dataEvents,
       deadline: options.deadline ?? (yield* Deferred.make<void>()),
-      opening: []
+      opening: [],
+      ...(options.interval !== undefined ? { interval: options.interval } : {})
     })
+  })
+
+// the body's chunks as they come, each with the ms since the first
+const chunksOf = (body: Readable) =>
+  Effect.promise(async () => {
+    const chunks: Array<{ readonly text: string; readonly at: number }> = []
+    let start: number | undefined
+    for await (const chunk of body) {
+      const now = performance.now()
+      start ??= now
+      chunks.push({ text: String(chunk), at: now - start })
+    }
+    return chunks
   })
 
 describe("SSE from the engine's feed", () => {
@@ -201,5 +229,56 @@ describe("SSE from the engine's feed", () => {
       )
       expect(texts.slice(0, n)).toEqual(Array.from({ length: n }, (_, i) => `t${i} `))
       expect(text.endsWith("data: [DONE]\n\n")).toBe(true)
+    }))
+
+  it.scoped("with an interval, events that come sooner are written together: the same bytes, fewer writes, the first at once", () =>
+    Effect.gen(function*() {
+      const n = 200
+      const events = [
+        ...Array.from({ length: n }, (_, i) => tokenEvent(`t${i} `, i + 1)),
+        doneEvent("length", Usage.of(1, n))
+      ]
+      // one event a millisecond: faster than the interval, as a small model's tokens come
+      const pause = () => 1
+      const each = yield* chunksOf(yield* writtenOf(events, { pause }))
+      const held = yield* chunksOf(yield* writtenOf(events, { pause, interval: 40 }))
+      expect(held.map((c) => c.text).join("")).toBe(each.map((c) => c.text).join(""))
+      expect(each.length).toBeGreaterThan(n / 2)
+      // ~1 ms an event over 200 events: about one write per 40 ms, where there was one per event
+      expect(held.length).toBeLessThan(n / 8)
+      expect(held[0]!.text).toBe(Render.chunks(events[0]!).map(Sse.data).join(""))
+    }))
+
+  it.scoped("a held event is written within twice the interval when the next one is slow", () =>
+    Effect.gen(function*() {
+      const events = [tokenEvent("a", 1), tokenEvent("b", 1), tokenEvent("c", 1), doneEvent("stop", Usage.of(1, 3))]
+      // "b" comes 5 ms after "a", inside the interval; "c" only 600 ms later
+      const pause = (i: number) => i === 1 ? 5 : i === 2 ? 600 : undefined
+      const chunks = yield* chunksOf(yield* writtenOf(events, { interval: 50, pause }))
+      expect(chunks[0]!.text).toContain("\"text\":\"a\"")
+      const b = chunks.findIndex((c) => c.text.includes("\"text\":\"b\""))
+      expect(b).toBe(1)
+      expect(chunks[b]!.text).not.toContain("\"text\":\"c\"")
+      expect(chunks[b]!.at).toBeLessThan(400)
+      expect(chunks.map((c) => c.text).join("").endsWith("data: [DONE]\n\n")).toBe(true)
+    }))
+
+  it.scoped("the end writes what is held at once, followed by [DONE]", () =>
+    Effect.gen(function*() {
+      const events = [tokenEvent("a", 1), tokenEvent("b", 1), doneEvent("stop", Usage.of(1, 2))]
+      // an interval far longer than the generation: only the first event and the end are written
+      const chunks = yield* chunksOf(yield* writtenOf(events, { interval: 60_000 }))
+      expect(chunks.length).toBeLessThanOrEqual(2)
+      expect(chunks.at(-1)!.at).toBeLessThan(5_000)
+      expect(chunks.map((c) => c.text).join("")).toBe((yield* render(Stream.make(...events))).join(""))
+    }))
+
+  it.scoped("a failure while events are held writes them, then the error event and [DONE]", () =>
+    Effect.gen(function*() {
+      const error = new GenerationFailed({ model: "m", reason: "decode failed" })
+      const events = [tokenEvent("a", 1), tokenEvent("b", 1)]
+      const chunks = yield* chunksOf(yield* writtenOf(events, { end: { throws: error }, interval: 60_000 }))
+      const expected = yield* render(Stream.make(...events).pipe(Stream.concat(Stream.fail(error))))
+      expect(chunks.map((c) => c.text).join("")).toBe(expected.join(""))
     }))
 })
