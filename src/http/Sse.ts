@@ -226,13 +226,15 @@ export const written = <E>(
     let held = ""
     let lastWrite = -Infinity
     let heldTimer: ReturnType<typeof setTimeout> | undefined
+    const stopHeldTimer = () => {
+      if (heldTimer !== undefined) clearTimeout(heldTimer)
+      heldTimer = undefined
+    }
     const write = (text: string): boolean => {
       held = ""
-      lastWrite = performance.now()
-      if (heldTimer !== undefined) {
-        clearTimeout(heldTimer)
-        heldTimer = undefined
-      }
+      // the clock is read only where an interval is set: none on the default per-token path
+      if (interval > 0) lastWrite = performance.now()
+      stopHeldTimer()
       return body.push(text)
     }
     // no timer per event: held events are written by the next event's turn, which (when the model
@@ -246,7 +248,7 @@ export const written = <E>(
       stopDeadline()
       let text = held
       held = ""
-      if (heldTimer !== undefined) clearTimeout(heldTimer)
+      stopHeldTimer()
       if (cause !== undefined) {
         const reply = Runtime.runSync(runtime)(replyForCause(cause, where))
         if (Option.isSome(reply)) { for (const item of failure(reply.value)) text += framing.frame(item) }
@@ -266,7 +268,7 @@ export const written = <E>(
             return finish(Cause.die(defect))
           }
           if (text.length === 0) continue
-          const since = performance.now() - lastWrite
+          const since = interval > 0 ? performance.now() - lastWrite : Infinity
           if (since < interval) {
             held = text
             heldTimer ??= setTimeout(writeHeld, 2 * interval - since)
@@ -288,7 +290,7 @@ export const written = <E>(
       read: drain,
       destroy: (error, callback) => {
         finished = true
-        if (heldTimer !== undefined) clearTimeout(heldTimer)
+        stopHeldTimer()
         cancelWait?.()
         stopDeadline()
         callback(error)
